@@ -1,0 +1,53 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+HOST ?= 127.0.0.1
+PYTEST_ARGS ?=
+
+.PHONY: run test lint format migrate seed bench clean help
+
+help:
+	@echo "make run    — set up .venv, migrate, seed demo data, start web + worker + beat on http://$(HOST):$(PORT)/"
+	@echo "make test   — set up .venv and run the whole test suite (DATABASE_URL/REDIS_URL to use PostgreSQL/Redis)"
+	@echo "make lint   — ruff check + ruff format --check"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall whenever pyproject.toml changes.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+migrate: $(STAMP)
+	$(BIN)/python manage.py migrate --no-input
+
+seed: migrate
+	$(BIN)/python manage.py seed_demo
+
+run: seed
+	@echo ""
+	@echo "  releasemgmt is starting on http://$(HOST):$(PORT)/  (health: http://$(HOST):$(PORT)/healthz)"
+	@echo "  Demo logins (password: $${DEMO_PASSWORD:-demo}): admin, release-manager, change-manager, ops,"
+	@echo "  config-manager, auditor, integration.  Ctrl-C stops web, worker and beat."
+	@echo ""
+	PATH="$(CURDIR)/$(BIN):$$PATH" PORT=$(PORT) HOST=$(HOST) $(BIN)/honcho start -f Procfile
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf var/broker var/*.sqlite3* var/staticfiles

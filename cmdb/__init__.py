@@ -1,0 +1,1 @@
+"""Configuration Management Database: configuration items, relationships, installed software, licences."""

@@ -1,0 +1,1 @@
+"""Definitive Software Library and Definitive Hardware Store."""

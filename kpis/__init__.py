@@ -1,0 +1,1 @@
+"""The four process KPIs and their rollups."""

@@ -1,0 +1,108 @@
+"""Roles are Django groups; what each may do is declared here once.
+
+``ACTIONS`` names what a person can do and the permissions that grant it (``app.codename``,
+shell-style wildcards allowed so that a domain app's new models join their action on the next
+migrate). ``ROLES`` says which actions each role holds. The groups are created by a data migration
+and kept in step after every ``migrate``; the README's permission matrix is generated from here
+(``manage.py roles_matrix``) and a test keeps the two equal."""
+
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+RELEASE_MANAGER = "release_manager"
+CHANGE_MANAGER = "change_manager"
+OPS = "ops"
+CONFIGURATION_MANAGER = "configuration_manager"
+AUDITOR = "auditor"
+INTEGRATION = "integration"
+
+
+@dataclass(frozen=True)
+class Action:
+    key: str
+    label: str
+    permissions: tuple[str, ...]
+
+
+ACTIONS: tuple[Action, ...] = (
+    Action(
+        "read",
+        "View releases, the CMDB, DSL, DHS and KPIs",
+        ("releases.view_*", "cmdb.view_*", "dsl_dhs.view_*", "kpis.view_*"),
+    ),
+    Action("read_audit", "Read the audit log", ("core.view_auditevent",)),
+    Action("own_tokens", "Create and revoke their own API tokens", ("accounts.add_apitoken",)),
+)
+
+ROLES: dict[str, tuple[str, ...]] = {
+    RELEASE_MANAGER: ("read", "read_audit", "own_tokens"),
+    CHANGE_MANAGER: ("read", "read_audit", "own_tokens"),
+    OPS: ("read", "read_audit", "own_tokens"),
+    CONFIGURATION_MANAGER: ("read", "read_audit", "own_tokens"),
+    AUDITOR: ("read", "read_audit"),
+    INTEGRATION: ("read", "own_tokens"),
+}
+
+ROLE_LABELS = {
+    RELEASE_MANAGER: "Release manager",
+    CHANGE_MANAGER: "Change manager",
+    OPS: "Ops (back-out approver)",
+    CONFIGURATION_MANAGER: "Configuration manager",
+    AUDITOR: "Auditor (read-only)",
+    INTEGRATION: "Integration service account",
+}
+
+_ACTIONS_BY_KEY = {action.key: action for action in ACTIONS}
+
+
+def patterns_for(role: str) -> list[str]:
+    return [perm for key in ROLES[role] for perm in _ACTIONS_BY_KEY[key].permissions]
+
+
+def _matches(codename: str, patterns: list[str]) -> bool:
+    return any(fnmatchcase(codename, pattern) for pattern in patterns)
+
+
+def apply_roles(group_model, permission_model) -> None:
+    """Create the role groups and give each exactly the permissions its actions grant."""
+    all_perms = list(
+        permission_model.objects.select_related("content_type").values_list(
+            "id", "content_type__app_label", "codename"
+        )
+    )
+    for role in ROLES:
+        group, _ = group_model.objects.get_or_create(name=role)
+        patterns = patterns_for(role)
+        wanted = {pk for pk, app, code in all_perms if _matches(f"{app}.{code}", patterns)}
+        group.permissions.set(wanted)
+
+
+def sync_role_groups(sender=None, **kwargs) -> None:
+    from django.contrib.auth.models import Group, Permission
+
+    apply_roles(Group, Permission)
+
+
+def actions_for(user) -> list[Action]:
+    """The actions ``user`` may take (all of them for a superuser)."""
+    if user.is_superuser:
+        return list(ACTIONS)
+    held = user.get_all_permissions()
+    return [
+        action
+        for action in ACTIONS
+        if any(_matches(perm, list(action.permissions)) for perm in held)
+    ]
+
+
+def matrix_markdown() -> str:
+    """The permission matrix as the README shows it."""
+    header = "| Action | " + " | ".join(f"`{role}`" for role in ROLES) + " |"
+    rule = "|---|" + "---|" * len(ROLES)
+    rows = [
+        f"| {action.label} | "
+        + " | ".join("✓" if action.key in ROLES[role] else "" for role in ROLES)
+        + " |"
+        for action in ACTIONS
+    ]
+    return "\n".join([header, rule, *rows])

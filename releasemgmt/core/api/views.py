@@ -1,0 +1,76 @@
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import viewsets
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from releasemgmt.accounts import roles
+from releasemgmt.core.api.serializers import AuditEventSerializer, MeSerializer
+from releasemgmt.core.filtersets import AuditEventFilterSet
+from releasemgmt.core.models import AuditEvent
+
+ERROR = {"type": "object", "properties": {"detail": {"type": "string"}}}
+UNAUTHENTICATED = OpenApiResponse(
+    ERROR, description="Not signed in, or the token is invalid, expired or revoked."
+)
+FORBIDDEN = OpenApiResponse(ERROR, description="Signed in without the permission this needs.")
+NOT_FOUND = OpenApiResponse(ERROR, description="No such object.")
+BAD_REQUEST = OpenApiResponse(ERROR, description="Invalid input; `errors` names each field.")
+
+
+@extend_schema_view(
+    list=extend_schema(
+        responses={200: AuditEventSerializer(many=True), 401: UNAUTHENTICATED, 403: FORBIDDEN}
+    ),
+    retrieve=extend_schema(
+        responses={200: AuditEventSerializer, 401: UNAUTHENTICATED, 403: FORBIDDEN, 404: NOT_FOUND}
+    ),
+)
+class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
+    """The audit log: every action taken through the services, newest first."""
+
+    queryset = AuditEvent.objects.select_related("content_type")
+    serializer_class = AuditEventSerializer
+    filterset_class = AuditEventFilterSet
+    search_fields = ["object_repr", "reason", "action"]
+    ordering_fields = ["occurred_at"]
+
+
+class MeView(APIView):
+    """Who the caller is, their roles and what they may do: a token's first sanity check."""
+
+    @extend_schema(responses={200: MeSerializer, 401: UNAUTHENTICATED})
+    def get(self, request):
+        user = request.user
+        data = {
+            "username": user.get_username(),
+            "full_name": user.get_full_name(),
+            "is_service_account": user.is_service_account,
+            "time_zone": user.time_zone,
+            "roles": user.role_names,
+            "actions": [{"key": a.key, "label": a.label} for a in roles.actions_for(user)],
+            "authenticated_by": "token" if request.auth is not None else "session",
+        }
+        return Response(MeSerializer(data).data)
+
+
+class ApiRootView(APIView):
+    """`/api/v1/`: links to every collection, from the routers the project mounts."""
+
+    routers: list[tuple[str, object]] = []  # (namespace, router), set by the project's urls.py
+
+    @extend_schema(exclude=True)
+    def get(self, request):
+        from django.urls import NoReverseMatch
+        from rest_framework.reverse import reverse
+
+        links = {}
+        for namespace, router in self.routers:
+            for prefix, _viewset, basename in router.registry:
+                try:
+                    links[prefix] = reverse(f"{namespace}:{basename}-list", request=request)
+                except NoReverseMatch:
+                    continue
+        links["me"] = reverse("core-api:me", request=request)
+        links["schema"] = reverse("api-schema", request=request)
+        links["docs"] = reverse("api-docs", request=request)
+        return Response(dict(sorted(links.items())))

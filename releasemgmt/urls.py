@@ -1,0 +1,32 @@
+from importlib import import_module
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from releasemgmt.core import views as core_views
+from releasemgmt.core.api.views import ApiRootView
+
+handler400 = core_views.bad_request
+handler403 = core_views.permission_denied
+handler404 = core_views.page_not_found
+handler500 = core_views.server_error
+
+# Each app's API module has `app_name` (its namespace), a `router` and `urlpatterns`.
+API_MODULES = ["releasemgmt.core.api.urls"]
+_api = [import_module(name) for name in API_MODULES]
+
+api_v1 = [
+    path("", ApiRootView.as_view(routers=[(m.app_name, m.router) for m in _api]), name="api-root"),
+    *[path("", include(m.__name__)) for m in _api],
+]
+
+urlpatterns = [
+    path("healthz", core_views.healthz, name="healthz"),
+    path("accounts/", include("releasemgmt.accounts.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include("releasemgmt.core.urls")),
+]

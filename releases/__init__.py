@@ -1,0 +1,1 @@
+"""Release lifecycle: levels, plans, the enforced state machine, deployment and back-out."""
