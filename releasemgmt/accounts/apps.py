@@ -9,6 +9,7 @@ class AccountsConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_migrate
 
+        from releasemgmt.accounts import schema  # noqa: F401  (registers the OpenAPI auth scheme)
         from releasemgmt.accounts.roles import sync_role_groups
 
         # Apps added later bring new permissions; keep the role groups in step after each migrate.

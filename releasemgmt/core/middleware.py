@@ -6,8 +6,9 @@ class LoginRequiredMiddleware(auth_middleware.LoginRequiredMiddleware):
     """Every page requires a signed-in user unless its view is marked ``@login_not_required`` or
     its path is on the allow-list (health, static files, signed webhooks).
 
-    API paths (not the interactive docs, a page) are left to Django REST framework, which authenticates bearer tokens as well as
-    sessions and answers 401 JSON; its default permission denies anonymous callers."""
+    API paths (not the interactive docs, a page) are left to Django REST framework, which
+    authenticates bearer tokens as well as sessions and answers 401 JSON; its default permission
+    denies anonymous callers. (DRF marks its views ``login_not_required`` for the same reason.)"""
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         path = request.path_info

@@ -62,6 +62,7 @@ def scheduled_job_create(
     the periodic picker dispatches it when due."""
     from releasemgmt.celery import app
 
+    app.loader.import_default_modules()  # autodiscovery is lazy outside the worker
     if task_name not in app.tasks:
         raise DomainValidationError({"task_name": f"No task named {task_name!r} is registered."})
     if timezone.is_naive(due_at):
