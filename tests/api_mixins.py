@@ -21,7 +21,9 @@ from tests.factories import UserFactory
 def grant(user, *perms: str):
     for perm in perms:
         app_label, codename = perm.split(".")
-        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
     # Permission caches live on the instance; hand back a fresh one.
     return type(user).objects.get(pk=user.pk)
 
@@ -72,7 +74,9 @@ class GetObject(_Base):
         assert response.json()["id"] == obj.pk
 
     def test_get_missing_is_404_json(self, token_client, reader):
-        response = token_client(reader).get(reverse(f"{self.url_name}-detail", kwargs={"pk": 987654321}))
+        response = token_client(reader).get(
+            reverse(f"{self.url_name}-detail", kwargs={"pk": 987654321})
+        )
         assert response.status_code == 404
         assert response.json()["detail"]
 

@@ -14,7 +14,9 @@ from django.conf import settings
 
 from tests.factories import UserFactory
 
-REQUIRED = {item.strip() for item in os.environ.get("RELEASEMGMT_REQUIRE", "").split(",") if item.strip()}
+REQUIRED = {
+    item.strip() for item in os.environ.get("RELEASEMGMT_REQUIRE", "").split(",") if item.strip()
+}
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 _ran = {"postgres": 0, "browser": 0}
 

@@ -31,7 +31,7 @@ ACTIONS: tuple[Action, ...] = (
         ("releases.view_*", "cmdb.view_*", "dsl_dhs.view_*", "kpis.view_*"),
     ),
     Action("read_audit", "Read the audit log", ("core.view_auditevent",)),
-    Action("own_tokens", "Create and revoke their own API tokens", ("accounts.add_apitoken",)),
+    Action("own_tokens", "Create and revoke own API tokens", ("accounts.add_apitoken",)),
 )
 
 ROLES: dict[str, tuple[str, ...]] = {

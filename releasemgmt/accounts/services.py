@@ -50,8 +50,9 @@ def api_token_issue(
                 },
             )
     except IntegrityError:
+        owner = "You already have" if by == user else f"{user.get_username()} already has"
         raise DomainConflict(
-            f"{user.get_username()} already has an active token named {name!r}; revoke it or pick another name."
+            f"{owner} an active token named {name!r}: revoke it or pick another name."
         ) from None
     return token, raw
 

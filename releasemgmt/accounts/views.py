@@ -22,18 +22,20 @@ def account(request):
     user = request.user
     token_form = ApiTokenForm()
     preferences_form = PreferencesForm(initial={"time_zone": user.time_zone})
-    new_token = None
+    # Shown once, after the redirect that follows its creation (so a reload never re-posts).
+    new_token = request.session.pop("new_token", None) if request.method == "GET" else None
     if request.method == "POST" and "issue_token" in request.POST:
         token_form = ApiTokenForm(request.POST)
         if token_form.is_valid():
             try:
-                _, new_token = services.api_token_issue(
+                _, raw = services.api_token_issue(
                     user=user,
                     name=token_form.cleaned_data["name"],
                     expires_days=token_form.cleaned_data["expires_days"],
                     by=user,
                 )
-                token_form = ApiTokenForm()
+                request.session["new_token"] = raw
+                return redirect("accounts:account")
             except DomainError as error:
                 token_form.add_error(
                     None, error.message if isinstance(error.message, str) else str(error)

@@ -62,10 +62,14 @@ def test_logout_is_post_only_and_ends_the_session(client, user):
 
 def test_time_zone_preference_changes_display(client, user):
     client.force_login(user)
-    response = client.post(reverse("accounts:account"), {"save_preferences": "1", "time_zone": "Europe/Paris"})
+    response = client.post(
+        reverse("accounts:account"), {"save_preferences": "1", "time_zone": "Europe/Paris"}
+    )
     assert response.status_code == 302
     user.refresh_from_db()
     assert user.time_zone == "Europe/Paris"
     assert "Times shown in Europe/Paris" in client.get("/").content.decode()
-    bad = client.post(reverse("accounts:account"), {"save_preferences": "1", "time_zone": "Mars/Olympus"})
+    bad = client.post(
+        reverse("accounts:account"), {"save_preferences": "1", "time_zone": "Mars/Olympus"}
+    )
     assert bad.status_code == 400

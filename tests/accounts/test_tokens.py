@@ -8,7 +8,11 @@ from django.utils import timezone
 
 from releasemgmt.accounts.models import ApiToken, hash_token
 from releasemgmt.accounts.services import api_token_issue, api_token_revoke
-from releasemgmt.core.exceptions import DomainConflict, DomainPermissionDenied, DomainValidationError
+from releasemgmt.core.exceptions import (
+    DomainConflict,
+    DomainPermissionDenied,
+    DomainValidationError,
+)
 from releasemgmt.core.models import AuditEvent
 from tests.factories import ApiTokenFactory, UserFactory
 
@@ -128,11 +132,14 @@ def test_issue_token_command_unknown_user():
 def test_account_page_creates_shows_once_and_revokes(client, role_user):
     user = role_user("release_manager")
     client.force_login(user)
-    response = client.post(reverse("accounts:account"), {"issue_token": "1", "name": "cli", "expires_days": ""})
-    assert response.status_code == 200
+    response = client.post(
+        reverse("accounts:account"), {"issue_token": "1", "name": "cli", "expires_days": ""}
+    )
+    assert response.status_code == 302  # post/redirect/get: a reload never re-posts
+    response = client.get(response["Location"])
     raw = response.context["new_token"]
     assert raw.startswith("rm_") and raw in response.content.decode()
-    # shown once: a fresh visit lists the token by its hint only
+    # shown once: the next visit lists the token by its hint only
     page = client.get(reverse("accounts:account")).content.decode()
     assert raw not in page and raw[:10] in page
     token = ApiToken.objects.get(user=user)
@@ -144,7 +151,9 @@ def test_account_page_creates_shows_once_and_revokes(client, role_user):
 
 def test_account_page_form_errors_are_shown(client, role_user):
     client.force_login(role_user("ops"))
-    response = client.post(reverse("accounts:account"), {"issue_token": "1", "name": "", "expires_days": "-3"})
+    response = client.post(
+        reverse("accounts:account"), {"issue_token": "1", "name": "", "expires_days": "-3"}
+    )
     assert response.status_code == 400
     assert response.context["token_form"].errors.keys() == {"name", "expires_days"}
 

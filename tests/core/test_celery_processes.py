@@ -84,7 +84,9 @@ def wait_for(predicate, timeout=60.0, what="condition", logs: Path | None = None
         time.sleep(0.3)
     detail = ""
     if logs is not None:
-        detail = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(logs.glob("*.log")))
+        detail = "\n".join(
+            f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(logs.glob("*.log"))
+        )
     pytest.fail(f"timed out waiting for {what}\n{detail}")
 
 
@@ -95,21 +97,33 @@ def test_a_real_worker_runs_a_task(celery_process, queue, tmp_path):
     celery_process("worker", "--pool=solo", "-Q", queue, "--without-mingle", "--without-gossip")
 
     # when: the message goes through the broker (not run inline)
-    app.send_task("releasemgmt.core.tasks.run_scheduled_job", kwargs={"job_id": job.pk}, queue=queue)
+    app.send_task(
+        "releasemgmt.core.tasks.run_scheduled_job", kwargs={"job_id": job.pk}, queue=queue
+    )
 
     # then
-    wait_for(lambda: ScheduledJob.objects.get(pk=job.pk).status == JobStatus.DONE, what="the job", logs=tmp_path)
+    wait_for(
+        lambda: ScheduledJob.objects.get(pk=job.pk).status == JobStatus.DONE,
+        what="the job",
+        logs=tmp_path,
+    )
     assert Heartbeat.objects.filter(component="worker").exists()
 
 
 def test_beat_fires_a_due_time_row(celery_process, queue, tmp_path):
     # given: a job due in two seconds, a worker and beat
-    job = scheduled_job_create(task_name="releasemgmt.core.tasks.ping", due_at=timezone.now() + timedelta(seconds=2))
+    job = scheduled_job_create(
+        task_name="releasemgmt.core.tasks.ping", due_at=timezone.now() + timedelta(seconds=2)
+    )
     celery_process("worker", "--pool=solo", "-Q", queue, "--without-mingle", "--without-gossip")
     celery_process("beat", "--pidfile=", f"--schedule={tmp_path / 'beat-schedule'}")
 
     # then: beat's picker dispatches it once due, the worker runs it, both report heartbeats
-    wait_for(lambda: ScheduledJob.objects.get(pk=job.pk).status == JobStatus.DONE, what="the job", logs=tmp_path)
+    wait_for(
+        lambda: ScheduledJob.objects.get(pk=job.pk).status == JobStatus.DONE,
+        what="the job",
+        logs=tmp_path,
+    )
     job.refresh_from_db()
     assert job.attempts == 1
     assert job.finished_at >= job.due_at

@@ -49,7 +49,9 @@ def test_missing_beat_is_503(client):
 def test_database_down_is_503(client, fresh_heartbeats):
     from django.db import OperationalError
 
-    with mock.patch("django.db.backends.utils.CursorWrapper.execute", side_effect=OperationalError("boom")):
+    with mock.patch(
+        "django.db.backends.utils.CursorWrapper.execute", side_effect=OperationalError("boom")
+    ):
         response = client.get("/healthz")
     assert response.status_code == 503
     checks = response.json()["checks"]
@@ -66,7 +68,13 @@ def test_broker_down_is_503(client, fresh_heartbeats):
 
 def test_health_reveals_no_versions_or_secrets(client, fresh_heartbeats):
     text = client.get("/healthz").content.decode()
-    for secret in (settings.SECRET_KEY, "Django", "python", "celery@test", str(settings.DATABASES["default"]["NAME"])):
+    for secret in (
+        settings.SECRET_KEY,
+        "Django",
+        "python",
+        "celery@test",
+        str(settings.DATABASES["default"]["NAME"]),
+    ):
         assert secret not in text
 
 

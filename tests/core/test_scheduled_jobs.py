@@ -23,13 +23,17 @@ def test_create_validates_task_and_time():
     with pytest.raises(DomainValidationError):
         scheduled_job_create(task_name="no.such.task", due_at=timezone.now())
     with pytest.raises(DomainValidationError):
-        scheduled_job_create(task_name="releasemgmt.core.tasks.ping", due_at=timezone.now().replace(tzinfo=None))
+        scheduled_job_create(
+            task_name="releasemgmt.core.tasks.ping", due_at=timezone.now().replace(tzinfo=None)
+        )
     job = scheduled_job_create(task_name="releasemgmt.core.tasks.ping", due_at=timezone.now())
     assert job.status == JobStatus.PENDING
 
 
 @pytest.mark.django_db
-def test_dispatch_takes_only_due_jobs_and_runs_them_after_commit(django_capture_on_commit_callbacks):
+def test_dispatch_takes_only_due_jobs_and_runs_them_after_commit(
+    django_capture_on_commit_callbacks,
+):
     now = timezone.now()
     due = ScheduledJobFactory(due_at=now - timedelta(seconds=1))
     later = ScheduledJobFactory(due_at=now + timedelta(hours=1))
@@ -54,7 +58,9 @@ def test_a_repeated_message_finds_the_job_done():
 @pytest.mark.django_db
 def test_a_failing_job_keeps_the_reason():
     job = ScheduledJobFactory(status=JobStatus.DISPATCHED)
-    with mock.patch("releasemgmt.core.tasks.ping.run", side_effect=RuntimeError("target unreachable")):
+    with mock.patch(
+        "releasemgmt.core.tasks.ping.run", side_effect=RuntimeError("target unreachable")
+    ):
         assert scheduled_job_run(job_id=job.pk) == "failed"
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED
@@ -64,7 +70,9 @@ def test_a_failing_job_keeps_the_reason():
 @pytest.mark.django_db
 def test_a_lost_dispatch_is_sent_again(django_capture_on_commit_callbacks):
     now = timezone.now()
-    lost = ScheduledJobFactory(status=JobStatus.DISPATCHED, dispatched_at=now - REDISPATCH_AFTER, attempts=1)
+    lost = ScheduledJobFactory(
+        status=JobStatus.DISPATCHED, dispatched_at=now - REDISPATCH_AFTER, attempts=1
+    )
     recent = ScheduledJobFactory(status=JobStatus.DISPATCHED, dispatched_at=now, attempts=1)
     with django_capture_on_commit_callbacks(execute=False):
         assert scheduled_jobs_dispatch(now=now) == [lost.pk]

@@ -77,7 +77,9 @@ PRODUCTION = {
 
 
 def test_production_passes_the_deploy_check(tmp_path):
-    result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], tmp_path, **PRODUCTION)
+    result = run(
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"], tmp_path, **PRODUCTION
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -98,7 +100,9 @@ def test_production_refuses_to_start_without(tmp_path, missing, named):
 
 
 def test_production_refuses_sqlite(tmp_path):
-    result = run(["manage.py", "check"], tmp_path, **{**PRODUCTION, "DATABASE_URL": "sqlite:///x.db"})
+    result = run(
+        ["manage.py", "check"], tmp_path, **{**PRODUCTION, "DATABASE_URL": "sqlite:///x.db"}
+    )
     assert result.returncode != 0
     assert "PostgreSQL" in result.stderr
 

@@ -17,7 +17,13 @@ ALLOWED = {
     "admin/login/": "the admin's login page",
     "api/v1/webhooks/": "signed webhooks (authenticated by signature)",
 }
-SAMPLES = {"int": "1", "slug": "sample", "str": "sample", "uuid": "00000000-0000-0000-0000-000000000001", "path": "x"}
+SAMPLES = {
+    "int": "1",
+    "slug": "sample",
+    "str": "sample",
+    "uuid": "00000000-0000-0000-0000-000000000001",
+    "path": "x",
+}
 
 
 def _walk(patterns, prefix=""):
@@ -55,7 +61,9 @@ def test_anonymous_visitors_are_refused(client, path):
     response = client.get(path)
     if path.startswith(("/api/v1/", "/api/schema/")):
         assert response.status_code == 401, f"{path} answered {response.status_code}"
-        assert response["Content-Type"].startswith(("application/json", "application/vnd.oai.openapi"))
+        assert response["Content-Type"].startswith(
+            ("application/json", "application/vnd.oai.openapi")
+        )
     elif path.startswith("/admin/"):
         assert response.status_code == 302 and "/login/" in response["Location"], path
     else:
