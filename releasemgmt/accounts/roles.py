@@ -31,16 +31,49 @@ ACTIONS: tuple[Action, ...] = (
         ("releases.view_*", "cmdb.view_*", "dsl_dhs.view_*", "kpis.view_*"),
     ),
     Action("read_audit", "Read the audit log", ("core.view_auditevent",)),
+    Action(
+        "maintain_cmdb",
+        "Maintain the CMDB, DSL and DHS (CIs, relationships, installed software, licences, software, hardware stock), import CSV",
+        (
+            "cmdb.add_*",
+            "cmdb.change_*",
+            "cmdb.delete_*",
+            "dsl_dhs.add_*",
+            "dsl_dhs.change_*",
+            "dsl_dhs.delete_*",
+        ),
+    ),
+    Action(
+        "authorise_software",
+        "Authorise, quarantine or retire DSL software versions",
+        ("dsl_dhs.authorise_softwareversion",),
+    ),
+    Action("resolve_errors", "Resolve CMDB and licence errors", ("cmdb.resolve_discrepancy",)),
+    Action("download_artefacts", "Download DSL artefacts", ("dsl_dhs.download_softwareversion",)),
+    Action(
+        "reserve_hardware",
+        "Reserve DHS hardware, consume or return reservations",
+        ("dsl_dhs.add_reservation", "dsl_dhs.change_reservation"),
+    ),
     Action("own_tokens", "Create and revoke own API tokens", ("accounts.add_apitoken",)),
 )
 
 ROLES: dict[str, tuple[str, ...]] = {
-    RELEASE_MANAGER: ("read", "read_audit", "own_tokens"),
+    RELEASE_MANAGER: ("read", "read_audit", "download_artefacts", "reserve_hardware", "own_tokens"),
     CHANGE_MANAGER: ("read", "read_audit", "own_tokens"),
-    OPS: ("read", "read_audit", "own_tokens"),
-    CONFIGURATION_MANAGER: ("read", "read_audit", "own_tokens"),
+    OPS: ("read", "read_audit", "download_artefacts", "own_tokens"),
+    CONFIGURATION_MANAGER: (
+        "read",
+        "read_audit",
+        "maintain_cmdb",
+        "authorise_software",
+        "resolve_errors",
+        "download_artefacts",
+        "reserve_hardware",
+        "own_tokens",
+    ),
     AUDITOR: ("read", "read_audit"),
-    INTEGRATION: ("read", "own_tokens"),
+    INTEGRATION: ("read", "download_artefacts", "own_tokens"),
 }
 
 ROLE_LABELS = {

@@ -1,15 +1,31 @@
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
+
+# (label, URL name, permission needed or None). An entry shows once its URL exists — features
+# add their pages, the navigation follows — and only to users who may see it.
+NAVIGATION = [
+    ("Home", "core:home", None),
+    ("CMDB", "cmdb:ci-list", "cmdb.view_configurationitem"),
+    ("Licences", "cmdb:licence-list", "cmdb.view_licence"),
+    ("Errors", "cmdb:error-list", "cmdb.view_discrepancy"),
+    ("DSL", "dsl_dhs:product-list", "dsl_dhs.view_softwareproduct"),
+    ("DHS", "dsl_dhs:stock-list", "dsl_dhs.view_stock"),
+    ("API docs", "api-docs", None),
+]
 
 
 def navigation(request):
-    """The navigation bar's entries; each appears once its feature exists."""
+    """The navigation bar's entries for this user."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_items": []}
-    items = [
-        ("Home", reverse("core:home")),
-        ("API docs", reverse("api-docs")),
-    ]
+    items = []
+    for label, url_name, permission in NAVIGATION:
+        if permission and not user.has_perm(permission):
+            continue
+        try:
+            items.append((label, reverse(url_name)))
+        except NoReverseMatch:
+            continue
     if user.is_staff:
         items.append(("Admin", reverse("admin:index")))
     return {"nav_items": items}

@@ -9,7 +9,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from releasemgmt.core.choices import JobStatus
-from releasemgmt.core.exceptions import DomainValidationError
+from releasemgmt.core.exceptions import DomainConflict, DomainValidationError
 from releasemgmt.core.models import AuditEvent, Heartbeat, ScheduledJob
 
 logger = logging.getLogger(__name__)
@@ -128,3 +128,86 @@ def scheduled_job_run(*, job_id: int) -> str:
             last_error=f"{type(error).__name__}: {error}"[:2000],
         )
         return "failed"
+
+
+def snapshot(instance) -> dict:
+    """The instance's concrete field values as JSON-safe data, for an audit event's before/after."""
+    import json
+
+    from django.core.serializers.json import DjangoJSONEncoder
+
+    data = {}
+    for field in instance._meta.concrete_fields:
+        value = field.value_from_object(instance)
+        if hasattr(value, "name") and field.get_internal_type() == "FileField":
+            value = value.name or ""
+        data[field.attname] = value
+    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+
+
+def record_save(
+    *, instance, actor, action: str | None = None, reason: str = "", exclude_clean=None
+):
+    """Validate (``full_clean``) and save ``instance`` with an audit event carrying the changed
+    fields. ``action`` defaults to ``<app>.<model>.create`` / ``.update``. Call it inside the
+    service's transaction."""
+    from django.core.exceptions import ValidationError
+
+    meta = instance._meta
+    creating = instance._state.adding
+    before = None
+    if not creating:
+        previous = type(instance)._default_manager.filter(pk=instance.pk).first()
+        before = snapshot(previous) if previous is not None else None
+    try:
+        instance.full_clean(exclude=exclude_clean)
+    except ValidationError as error:
+        raise DomainValidationError(
+            {field: " ".join(messages) for field, messages in error.message_dict.items()}
+        ) from None
+    instance.save()
+    after = snapshot(instance)
+    if before is not None:
+        changed = {k for k in after if before.get(k) != after[k]}
+        before = {k: before.get(k) for k in sorted(changed)}
+        after = {k: after[k] for k in sorted(changed)}
+        if not changed:
+            return instance
+    audit_record(
+        actor=actor,
+        action=action or f"{meta.app_label}.{meta.model_name}.{'create' if creating else 'update'}",
+        target=instance,
+        before=before,
+        after=after,
+        reason=reason,
+    )
+    return instance
+
+
+def record_delete(*, instance, actor, reason: str = "") -> None:
+    """Delete ``instance`` with an audit event; a protected (still referenced) record is a 409."""
+    from django.db.models import ProtectedError, RestrictedError
+
+    meta = instance._meta
+    before = snapshot(instance)
+    audit_record(
+        actor=actor,
+        action=f"{meta.app_label}.{meta.model_name}.delete",
+        target=instance,
+        before=before,
+        reason=reason,
+    )
+    try:
+        with transaction.atomic():
+            instance.delete()
+    except (ProtectedError, RestrictedError) as error:
+        names = sorted(
+            {str(obj) for obj in list(error.protected_objects)[:5]}
+            if hasattr(error, "protected_objects")
+            else set()
+        )
+        raise DomainConflict(
+            f"{meta.verbose_name.capitalize()} “{instance}” is still in use"
+            + (f" (by {', '.join(names)})" if names else "")
+            + "; remove those first or retire it instead."
+        ) from None

@@ -74,3 +74,43 @@ class ApiRootView(APIView):
         links["schema"] = reverse("api-schema", request=request)
         links["docs"] = reverse("api-docs", request=request)
         return Response(dict(sorted(links.items())))
+
+
+class AuditedModelViewSet(viewsets.ModelViewSet):
+    """A model viewset whose writes go through services, so the API leaves the same audit trail
+    as the browser. By default create/update use ``record_save`` and delete ``record_delete``
+    (validation, audit event, one transaction); a viewset with domain rules overrides
+    ``perform_create`` / ``perform_update`` / ``perform_destroy`` to call its own service."""
+
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+
+    def perform_create(self, serializer):
+        from django.db import transaction
+
+        from releasemgmt.core.services import record_save
+
+        with transaction.atomic():
+            serializer.instance = record_save(
+                instance=serializer.Meta.model(**serializer.validated_data), actor=self.request.user
+            )
+
+    def perform_update(self, serializer):
+        from django.db import transaction
+
+        from releasemgmt.core.services import record_save
+
+        with transaction.atomic():
+            instance = (
+                type(serializer.instance).objects.select_for_update().get(pk=serializer.instance.pk)
+            )
+            for field, value in serializer.validated_data.items():
+                setattr(instance, field, value)
+            serializer.instance = record_save(instance=instance, actor=self.request.user)
+
+    def perform_destroy(self, instance):
+        from django.db import transaction
+
+        from releasemgmt.core.services import record_delete
+
+        with transaction.atomic():
+            record_delete(instance=instance, actor=self.request.user)

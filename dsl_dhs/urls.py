@@ -1,0 +1,2 @@
+app_name = "dsl_dhs"
+urlpatterns = []
