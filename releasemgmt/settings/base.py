@@ -5,7 +5,7 @@ filesystem Celery broker under ``var/``, a local-memory cache, DEBUG off."""
 from datetime import timedelta
 from pathlib import Path
 
-from celery.schedules import crontab  # noqa: F401  (kept at hand for beat entries)
+from celery.schedules import crontab
 
 from releasemgmt.settings import env
 
@@ -158,6 +158,8 @@ STORAGES = {
 }
 MEDIA_ROOT = Path(env.string("DJANGO_MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
+# DSL artefacts larger than this are refused with 413.
+DSL_MAX_ARTEFACT_BYTES = env.integer("DSL_MAX_ARTEFACT_MB", 2048, minimum=1) * 1024 * 1024
 WHITENOISE_USE_FINDERS = True
 
 EMAIL_BACKEND = env.string("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -255,6 +257,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "releasemgmt.core.tasks.dispatch_due_jobs",
         "schedule": float(env.integer("SCHEDULER_PICK_SECONDS", 10, minimum=1)),
         "options": {"expires": 30},
+    },
+    "dsl-verify-artefacts": {
+        "task": "dsl_dhs.tasks.verify_artefacts",
+        "schedule": crontab(minute=17),
+        "options": {"expires": 3000},
+    },
+    "cmdb-integrity-check": {
+        "task": "cmdb.tasks.integrity_check",
+        "schedule": crontab(minute=47),
+        "options": {"expires": 3000},
     },
 }
 

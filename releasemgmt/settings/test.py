@@ -22,3 +22,5 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 REST_FRAMEWORK = {**REST_FRAMEWORK}  # noqa: F405
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"anon": "10000/min", "user": "100000/min"}
 AXES_FAILURE_LIMIT = 5
+# Artefacts written by tests go to a throwaway folder, never into var/media.
+MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="releasemgmt-test-media-"))

@@ -1,4 +1,37 @@
 from tests.factories.accounts import ApiTokenFactory, UserFactory
+from tests.factories.cmdb import (
+    ConfigurationItemFactory,
+    DiscrepancyFactory,
+    InstalledSoftwareFactory,
+    LicenceFactory,
+    RelationshipFactory,
+)
 from tests.factories.core import AuditEventFactory, ScheduledJobFactory
+from tests.factories.dsl_dhs import (
+    HardwareModelFactory,
+    LicenceProductFactory,
+    LocationFactory,
+    ReservationFactory,
+    SoftwareProductFactory,
+    SoftwareVersionFactory,
+    StockFactory,
+)
 
-__all__ = ["ApiTokenFactory", "AuditEventFactory", "ScheduledJobFactory", "UserFactory"]
+__all__ = [
+    "ApiTokenFactory",
+    "AuditEventFactory",
+    "ConfigurationItemFactory",
+    "DiscrepancyFactory",
+    "HardwareModelFactory",
+    "InstalledSoftwareFactory",
+    "LicenceFactory",
+    "LicenceProductFactory",
+    "LocationFactory",
+    "RelationshipFactory",
+    "ReservationFactory",
+    "ScheduledJobFactory",
+    "SoftwareProductFactory",
+    "SoftwareVersionFactory",
+    "StockFactory",
+    "UserFactory",
+]
