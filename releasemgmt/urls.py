@@ -35,6 +35,7 @@ urlpatterns = [
         login_required(SpectacularSwaggerView.as_view(url_name="api-schema")),
         name="api-docs",
     ),
+    path("cmdb/import/", include("cmdb.import_urls")),
     path("cmdb/", include("cmdb.urls")),
     path("", include("dsl_dhs.urls")),
     path("", include("releasemgmt.core.urls")),
