@@ -32,6 +32,40 @@ ACTIONS: tuple[Action, ...] = (
     ),
     Action("read_audit", "Read the audit log", ("core.view_auditevent",)),
     Action(
+        "plan_releases",
+        "Create releases and edit their plans; plan, replan, build, run and sign off tests, accept",
+        (
+            "releases.add_release",
+            "releases.change_release",
+            "releases.*_releaseitem",
+            "releases.*_releasetarget",
+            "releases.*_failurecondition",
+            "releases.*_backoutstep",
+            "releases.plan_release",
+            "releases.build_release",
+            "releases.test_release",
+            "releases.accept_release",
+        ),
+    ),
+    Action(
+        "drive_rollout",
+        "Plan the roll-out, start distribution and installation, review and close",
+        ("releases.plan_rollout_release", "releases.deploy_release", "releases.review_release"),
+    ),
+    Action("verify_releases", "Verify releases against the plan, the CMDB and the licences", ("releases.verify_release",)),
+    Action("cancel_releases", "Cancel releases that have not started deploying", ("releases.cancel_release",)),
+    Action(
+        "manage_changes",
+        "Record and update change requests; maintain release categories and units",
+        ("releases.add_changerequest", "releases.change_changerequest", "releases.*_releasecategory", "releases.*_unitcomponent"),
+    ),
+    Action("approve_backout", "Approve a back-out", ("releases.approve_backout",)),
+    Action(
+        "override_backout",
+        "Confirm someone else's back-out override (never one's own)",
+        ("releases.override_backout",),
+    ),
+    Action(
         "maintain_cmdb",
         "Maintain the CMDB, DSL and DHS (CIs, relationships, installed software, licences, software, hardware stock), import CSV",
         (
@@ -59,12 +93,24 @@ ACTIONS: tuple[Action, ...] = (
 )
 
 ROLES: dict[str, tuple[str, ...]] = {
-    RELEASE_MANAGER: ("read", "read_audit", "download_artefacts", "reserve_hardware", "own_tokens"),
-    CHANGE_MANAGER: ("read", "read_audit", "own_tokens"),
-    OPS: ("read", "read_audit", "download_artefacts", "own_tokens"),
+    RELEASE_MANAGER: (
+        "read",
+        "read_audit",
+        "plan_releases",
+        "drive_rollout",
+        "verify_releases",
+        "cancel_releases",
+        "manage_changes",
+        "download_artefacts",
+        "reserve_hardware",
+        "own_tokens",
+    ),
+    CHANGE_MANAGER: ("read", "read_audit", "cancel_releases", "manage_changes", "own_tokens"),
+    OPS: ("read", "read_audit", "approve_backout", "override_backout", "download_artefacts", "own_tokens"),
     CONFIGURATION_MANAGER: (
         "read",
         "read_audit",
+        "verify_releases",
         "maintain_cmdb",
         "authorise_software",
         "resolve_errors",

@@ -35,3 +35,17 @@ __all__ = [
     "StockFactory",
     "UserFactory",
 ]
+
+from tests.factories.releases import (
+    ChangeRequestFactory,
+    ReleaseCategoryFactory,
+    ReleaseFactory,
+    UnitComponentFactory,
+)
+
+__all__ += [
+    "ChangeRequestFactory",
+    "ReleaseCategoryFactory",
+    "ReleaseFactory",
+    "UnitComponentFactory",
+]

@@ -1,0 +1,97 @@
+from django.db import models
+
+
+class ReleaseState(models.TextChoices):
+    REQUESTED = "requested", "Requested"
+    PLANNED = "planned", "Planned"
+    BUILT = "built", "Built"
+    TESTING = "testing", "Testing"
+    ACCEPTED = "accepted", "Accepted"
+    ROLLOUT_PLANNED = "rollout_planned", "Roll-out planned"
+    VERIFIED = "verified", "Verified"
+    VERIFICATION_FAILED = "verification_failed", "Verification failed"
+    DISTRIBUTING = "distributing", "Distributing"
+    DISTRIBUTED = "distributed", "Distributed"
+    INSTALLING = "installing", "Installing"
+    INSTALLED = "installed", "Installed"
+    REVIEWED = "reviewed", "Reviewed"
+    CLOSED = "closed", "Closed"
+    BACKOUT_REQUIRED = "backout_required", "Back-out required"
+    BACKING_OUT = "backing_out", "Backing out"
+    BACKED_OUT = "backed_out", "Backed out"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+# The plan (contents, targets, windows, back-out plan, failure conditions) may be edited only here;
+# afterwards it changes only through `replan`, which sends the release back to `planned`.
+EDITABLE_STATES = frozenset({ReleaseState.REQUESTED, ReleaseState.PLANNED})
+CANCELLABLE_STATES = (
+    ReleaseState.REQUESTED,
+    ReleaseState.PLANNED,
+    ReleaseState.BUILT,
+    ReleaseState.TESTING,
+    ReleaseState.ACCEPTED,
+    ReleaseState.ROLLOUT_PLANNED,
+    ReleaseState.VERIFIED,
+    ReleaseState.VERIFICATION_FAILED,
+)
+FINAL_STATES = frozenset({ReleaseState.CLOSED, ReleaseState.CANCELLED})
+
+
+class ReleaseLevel(models.TextChoices):
+    DELTA = "delta", "Delta"
+    PACKAGE = "package", "Package"
+    FULL = "full", "Full"
+
+
+class Trigger(models.TextChoices):
+    CHANGE_REQUEST = "change_request", "Change request"
+    PROBLEM = "problem", "Problem record"
+    PROJECT_MILESTONE = "project_milestone", "Project milestone"
+    VENDOR_UPDATE = "vendor_update", "Vendor update"
+    MANUAL = "manual", "Manual request"
+
+
+class ItemKind(models.TextChoices):
+    SOFTWARE = "software", "Software (DSL version)"
+    HARDWARE = "hardware", "Hardware (DHS model)"
+
+
+class FailureConditionKind(models.TextChoices):
+    FAILURE_RATE_ABOVE = "failure_rate_above", "Failure rate above a percentage"
+    FAILED_TARGETS_AT_LEAST = "failed_targets_at_least", "Failed targets reach a count"
+    WINDOW_ENDED_WITH_PENDING = (
+        "window_ended_with_pending",
+        "Installation window ended with targets not installed",
+    )
+    HEALTH_SIGNAL_FAILED = "health_signal_failed", "External health signal failed"
+
+
+class TestKind(models.TextChoices):
+    CHANGED_ITEM = "changed_item", "Changed item"
+    COMPONENT = "component", "Component (regression)"
+    INTEGRATION = "integration", "Integration check"
+    BACKOUT_REHEARSAL = "backout_rehearsal", "Back-out rehearsal"
+
+
+class TestResult(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PASSED = "passed", "Passed"
+    FAILED = "failed", "Failed"
+    WAIVED = "waived", "Waived by category policy"
+
+
+class RolloutTaskKind(models.TextChoices):
+    COMMUNICATION = "communication", "Communication"
+    TRAINING = "training", "Training"
+
+
+class RolloutTaskStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "done", "Done"
+    WAIVED = "waived", "Waived by category policy"
+
+
+class Outcome(models.TextChoices):
+    COMPLETED = "completed", "Completed"
+    BACKED_OUT = "backed_out", "Backed out"
