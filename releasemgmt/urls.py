@@ -14,7 +14,7 @@ handler404 = core_views.page_not_found
 handler500 = core_views.server_error
 
 # Each app's API module has `app_name` (its namespace), a `router` and `urlpatterns`.
-API_MODULES = ["releasemgmt.core.api.urls", "dsl_dhs.api.urls", "cmdb.api.urls"]
+API_MODULES = ["releasemgmt.core.api.urls", "dsl_dhs.api.urls", "cmdb.api.urls", "releases.api.urls"]
 _api = [import_module(name) for name in API_MODULES]
 
 api_v1 = [
@@ -35,6 +35,7 @@ urlpatterns = [
         login_required(SpectacularSwaggerView.as_view(url_name="api-schema")),
         name="api-docs",
     ),
+    path("releases/", include("releases.urls")),
     path("cmdb/import/", include("cmdb.import_urls")),
     path("cmdb/", include("cmdb.urls")),
     path("", include("dsl_dhs.urls")),

@@ -4,6 +4,8 @@ from django.urls import NoReverseMatch, reverse
 # add their pages, the navigation follows — and only to users who may see it.
 NAVIGATION = [
     ("Home", "core:home", None),
+    ("Releases", "releases:release-list", "releases.view_release"),
+    ("Pipeline", "releases:pipeline", "releases.view_release"),
     ("CMDB", "cmdb:ci-list", "cmdb.view_configurationitem"),
     ("Licences", "cmdb:licence-list", "cmdb.view_licence"),
     ("Errors", "cmdb:error-list", "cmdb.view_discrepancy"),

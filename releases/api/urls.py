@@ -1,0 +1,6 @@
+from rest_framework.routers import SimpleRouter
+
+router = SimpleRouter()
+
+app_name = "releases-api"
+urlpatterns = [*router.urls]
