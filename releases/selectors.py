@@ -19,6 +19,7 @@ def release_list() -> QuerySet:
         .annotate(
             item_count=Count("items", distinct=True), target_count=Count("targets", distinct=True)
         )
+        .order_by("-created_at", "-id")
     )
 
 
@@ -113,4 +114,6 @@ def pipeline(*, limit_per_state: int = 20) -> list[dict]:
 
 
 def change_request_list() -> QuerySet:
-    return ChangeRequest.objects.annotate(release_count=Count("releases"))
+    return ChangeRequest.objects.annotate(release_count=Count("releases")).order_by(
+        "-created_at", "-id"
+    )

@@ -159,8 +159,10 @@ def record_save(
     if not creating:
         previous = type(instance)._default_manager.filter(pk=instance.pk).first()
         before = snapshot(previous) if previous is not None else None
+    # full_clean re-assigns every field; protected state-machine fields refuse that.
+    protected = [f.name for f in meta.concrete_fields if getattr(f, "protected", False)]
     try:
-        instance.full_clean(exclude=exclude_clean)
+        instance.full_clean(exclude=[*(exclude_clean or []), *protected])
     except ValidationError as error:
         raise DomainValidationError(
             {field: " ".join(messages) for field, messages in error.message_dict.items()}

@@ -216,6 +216,15 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets used by several fields get one stable name in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "ReleaseStateEnum": "releases.choices.ReleaseState",
+        "InstallSourceEnum": "cmdb.choices.InstallSource",
+        "ErrorSourceEnum": "cmdb.choices.ErrorSource",
+        "CIStatusEnum": "cmdb.choices.CIStatus",
+        "VersionStatusEnum": "dsl_dhs.choices.VersionStatus",
+        "ReservationStatusEnum": "dsl_dhs.choices.ReservationStatus",
+    },
     # Swagger UI from the installed sidecar package, never from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

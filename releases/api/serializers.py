@@ -1,0 +1,327 @@
+from django.db.models import Q
+from django.db.models.functions import Lower
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from cmdb.models import ConfigurationItem
+from dsl_dhs.models import HardwareModel, SoftwareVersion
+from releases.choices import FailureConditionKind, TestResult
+from releases.models import (
+    BackoutStep,
+    ChangeRequest,
+    FailureCondition,
+    Release,
+    ReleaseCategory,
+    ReleaseItem,
+    ReleaseTarget,
+    ReleaseTransition,
+    RolloutTask,
+    TestScopeItem,
+)
+from releases.services import available_transitions
+
+
+class ChangeRequestBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ChangeRequest
+        fields = ["id", "number", "title", "state", "source_system"]
+
+
+class ReleaseBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Release
+        fields = ["id", "number", "title", "state", "level"]
+
+
+class ChangeRequestSerializer(serializers.ModelSerializer):
+    releases = ReleaseBriefSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = ChangeRequest
+        fields = [
+            "id",
+            "source_system",
+            "external_id",
+            "number",
+            "title",
+            "state",
+            "change_type",
+            "planned_start",
+            "planned_end",
+            "url",
+            "source_version",
+            "releases",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["releases", "created_at", "updated_at"]
+
+
+class ReleaseCategorySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ReleaseCategory
+        fields = [
+            "id",
+            "name",
+            "description",
+            "waives_communication",
+            "waives_training",
+            "waives_backout_rehearsal",
+        ]
+
+
+class ReleaseListSerializer(serializers.ModelSerializer):
+    release_unit = serializers.SlugRelatedField(slug_field="identifier", read_only=True)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    category = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    change_requests = ChangeRequestBriefSerializer(many=True, read_only=True)
+    item_count = serializers.IntegerField(read_only=True)
+    target_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Release
+        fields = [
+            "id",
+            "number",
+            "title",
+            "state",
+            "level",
+            "category",
+            "release_unit",
+            "owner",
+            "trigger",
+            "trigger_reference",
+            "change_requests",
+            "installation_start",
+            "installation_end",
+            "item_count",
+            "target_count",
+            "outcome",
+            "created_at",
+            "state_changed_at",
+        ]
+        read_only_fields = fields
+
+
+class ReleaseItemSerializer(serializers.ModelSerializer):
+    product = serializers.CharField(
+        source="software_version.product.name", read_only=True, default=None
+    )
+    version = serializers.CharField(source="software_version.version", read_only=True, default=None)
+    replaces = serializers.CharField(
+        source="replaces_version.version", read_only=True, default=None
+    )
+    restores = serializers.CharField(source="restore_version.version", read_only=True, default=None)
+    change_request = serializers.SlugRelatedField(slug_field="number", read_only=True)
+
+    class Meta:
+        model = ReleaseItem
+        fields = [
+            "id",
+            "kind",
+            "software_version",
+            "product",
+            "version",
+            "replaces_version",
+            "replaces",
+            "restore_version",
+            "restores",
+            "hardware_model",
+            "quantity",
+            "change_request",
+            "changed",
+        ]
+        read_only_fields = fields
+
+
+class ReleaseItemWriteSerializer(serializers.Serializer):
+    software_version = serializers.PrimaryKeyRelatedField(
+        queryset=SoftwareVersion.objects.select_related("product"), required=False, allow_null=True
+    )
+    hardware_model = serializers.PrimaryKeyRelatedField(
+        queryset=HardwareModel.objects.all(), required=False, allow_null=True
+    )
+    quantity = serializers.IntegerField(min_value=1, default=1)
+    replaces_version = serializers.PrimaryKeyRelatedField(
+        queryset=SoftwareVersion.objects.all(), required=False, allow_null=True
+    )
+    restore_version = serializers.PrimaryKeyRelatedField(
+        queryset=SoftwareVersion.objects.all(), required=False, allow_null=True
+    )
+    change_request = serializers.PrimaryKeyRelatedField(
+        queryset=ChangeRequest.objects.all(), required=False, allow_null=True
+    )
+
+
+class ReleaseTargetSerializer(serializers.ModelSerializer):
+    identifier = serializers.CharField(source="ci.identifier", read_only=True)
+    status = serializers.CharField(source="ci.status", read_only=True)
+
+    class Meta:
+        model = ReleaseTarget
+        fields = ["id", "ci", "identifier", "status"]
+        read_only_fields = fields
+
+
+class TargetsWriteSerializer(serializers.Serializer):
+    cis = serializers.ListField(
+        child=serializers.CharField(max_length=100),
+        allow_empty=True,
+        max_length=50000,
+        help_text="CI ids or identifiers; replaces the current targets.",
+    )
+
+    def validate_cis(self, values):
+        ids = {int(v) for v in values if v.isdigit()}
+        names = {v.lower() for v in values if not v.isdigit()}
+        found = list(
+            ConfigurationItem.objects.annotate(key=Lower("identifier")).filter(
+                Q(pk__in=ids) | Q(key__in=names)
+            )
+        )
+        known = {str(ci.pk) for ci in found} | {ci.identifier.lower() for ci in found}
+        missing = [v for v in values if v.lower() not in known]
+        if missing:
+            raise serializers.ValidationError(f"Unknown CIs: {', '.join(missing[:20])}.")
+        return found
+
+
+class FailureConditionSerializer(serializers.ModelSerializer):
+    summary = serializers.CharField(source="__str__", read_only=True)
+
+    class Meta:
+        model = FailureCondition
+        fields = ["id", "kind", "threshold", "parameters", "description", "summary"]
+        read_only_fields = ["id", "summary"]
+        extra_kwargs = {"kind": {"choices": FailureConditionKind.choices}}
+
+
+class BackoutStepSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BackoutStep
+        fields = ["position", "description"]
+        read_only_fields = fields
+
+
+class BackoutPlanWriteSerializer(serializers.Serializer):
+    steps = serializers.ListField(
+        child=serializers.CharField(max_length=2000), min_length=1, max_length=200
+    )
+
+
+class TestScopeItemSerializer(serializers.ModelSerializer):
+    signed_off_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = TestScopeItem
+        fields = [
+            "id",
+            "kind",
+            "item",
+            "title",
+            "result",
+            "evidence",
+            "signed_off_by",
+            "signed_off_at",
+        ]
+        read_only_fields = fields
+
+
+class SignOffSerializer(serializers.Serializer):
+    result = serializers.ChoiceField(choices=[TestResult.PASSED, TestResult.FAILED])
+    evidence = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+
+
+class RolloutTaskSerializer(serializers.ModelSerializer):
+    done_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = RolloutTask
+        fields = ["id", "kind", "description", "status", "done_by", "done_at"]
+        read_only_fields = fields
+
+
+class ReleaseTransitionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ReleaseTransition
+        fields = ["id", "name", "source", "target", "at", "by_name", "reason", "details"]
+        read_only_fields = fields
+
+
+class ReleaseDetailSerializer(ReleaseListSerializer):
+    """One release as the API shows it: state is read-only (it moves only by transitions)."""
+
+    available_transitions = serializers.SerializerMethodField()
+    items = ReleaseItemSerializer(many=True, read_only=True)
+    targets = ReleaseTargetSerializer(many=True, read_only=True)
+    failure_conditions = FailureConditionSerializer(many=True, read_only=True)
+    backout_steps = BackoutStepSerializer(many=True, read_only=True)
+    test_scope = TestScopeItemSerializer(many=True, read_only=True)
+    rollout_tasks = RolloutTaskSerializer(many=True, read_only=True)
+
+    class Meta(ReleaseListSerializer.Meta):
+        fields = [
+            *ReleaseListSerializer.Meta.fields,
+            "description",
+            "project_key",
+            "project_url",
+            "distribution_start",
+            "distribution_end",
+            "backout_decision_minutes",
+            "available_transitions",
+            "items",
+            "targets",
+            "failure_conditions",
+            "backout_steps",
+            "test_scope",
+            "rollout_tasks",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_available_transitions(self, release) -> list[str]:
+        request = self.context.get("request")
+        return available_transitions(release, request.user if request else None)
+
+
+class ReleaseWriteSerializer(serializers.ModelSerializer):
+    """Create a release, or change its plan fields while the plan is editable."""
+
+    release_unit = serializers.PrimaryKeyRelatedField(
+        queryset=ConfigurationItem.objects.all(), required=False, allow_null=True
+    )
+    change_requests = serializers.PrimaryKeyRelatedField(
+        queryset=ChangeRequest.objects.all(), many=True, required=False
+    )
+
+    class Meta:
+        model = Release
+        fields = [
+            "title",
+            "description",
+            "level",
+            "category",
+            "release_unit",
+            "owner",
+            "trigger",
+            "trigger_reference",
+            "project_key",
+            "project_url",
+            "change_requests",
+            "distribution_start",
+            "distribution_end",
+            "installation_start",
+            "installation_end",
+            "backout_decision_minutes",
+        ]
+
+
+class TransitionRequestSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+
+
+class TransitionRefusedSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    state = serializers.CharField()
+    available_transitions = serializers.ListField(child=serializers.CharField())
+    problems = serializers.ListField(child=serializers.CharField(), required=False)
