@@ -86,9 +86,11 @@ class Release(ConcurrentTransitionMixin, models.Model):
     )
     release_unit = models.ForeignKey(
         "cmdb.ConfigurationItem",
+        null=True,
+        blank=True,
         on_delete=models.PROTECT,
         related_name="releases",
-        help_text="The service or application this release changes.",
+        help_text="The service or application this release changes (required to plan).",
     )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,

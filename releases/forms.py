@@ -1,0 +1,323 @@
+"""Forms of the release pages. They parse input; the services in ``releases.services`` decide the
+domain rules, and their errors are put back next to the fields they name (``add_service_errors``)."""
+
+import re
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.db.models.functions import Lower
+
+from cmdb.choices import SERVICE_KINDS, CIStatus
+from cmdb.models import ConfigurationItem
+from dsl_dhs.choices import VersionStatus
+from dsl_dhs.models import HardwareModel, SoftwareVersion
+from releases.choices import FailureConditionKind, TestResult
+from releases.models import ChangeRequest, Release, UnitComponent
+
+DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
+
+
+class ServiceErrorsMixin:
+    """Put a service's ``DomainValidationError`` message back on the form.
+
+    ``SERVICE_FIELDS`` maps the names the services use to this form's fields (``items`` →
+    ``software_version``…); a name with no field becomes a form-wide error. A nested dict (the
+    contents that contradict the level, ``{item: message}``) gives one error per entry."""
+
+    SERVICE_FIELDS: dict[str, str] = {}
+
+    def add_service_errors(self, message) -> None:
+        if not isinstance(message, dict):
+            self.add_error(None, str(message))
+            return
+        for key, value in message.items():
+            name = self.SERVICE_FIELDS.get(key, key)
+            field = name if name in self.fields else None
+            texts = value.values() if isinstance(value, dict) else [value]
+            for text in texts:
+                self.add_error(field, str(text))
+
+
+class UnitChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return f"{obj.identifier} — {obj.name}"
+
+
+class ChangeRequestChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj):
+        return f"{obj.number} — {obj.title}"
+
+
+class OwnerChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        full = obj.get_full_name()
+        return f"{full} ({obj.get_username()})" if full else obj.get_username()
+
+
+class ReleaseForm(ServiceErrorsMixin, forms.ModelForm):
+    """The release's description: what it is, what it releases, what triggered it. Used to create
+    (``release_create``) and, while the plan is editable, to edit (``release_update_plan``)."""
+
+    release_unit = UnitChoiceField(
+        queryset=ConfigurationItem.objects.none(),
+        label="Release unit",
+        help_text="The service or application this release changes.",
+    )
+    change_requests = ChangeRequestChoiceField(
+        queryset=ChangeRequest.objects.none(),
+        required=False,
+        label="Change requests",
+        help_text="Hold Ctrl (⌘ on a Mac) to pick several. A Package release bundles at least two.",
+        widget=forms.SelectMultiple(attrs={"size": 6}),
+    )
+
+    class Meta:
+        model = Release
+        fields = [
+            "title",
+            "description",
+            "level",
+            "category",
+            "release_unit",
+            "trigger",
+            "trigger_reference",
+            "project_key",
+            "project_url",
+            "change_requests",
+        ]
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+        labels = {"project_key": "Project key", "project_url": "Project URL"}
+        help_texts = {
+            "level": "Delta: only what changed since the last release of the unit. Package: several "
+            "changes bundled. Full: every component of the unit.",
+            "category": "A policy: which roll-out tasks and tests it waives.",
+            "project_key": "e.g. PRJ-42, the bridge to project management (optional).",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only services and applications are release units; a retired one releases nothing.
+        self.fields["release_unit"].queryset = (
+            ConfigurationItem.objects.filter(kind__in=SERVICE_KINDS)
+            .exclude(status=CIStatus.RETIRED)
+            .order_by("identifier")
+        )
+        self.fields["change_requests"].queryset = ChangeRequest.objects.order_by("-created_at")
+        self.fields["category"].empty_label = "— none (nothing waived) —"
+        if self.instance.pk:
+            self.fields["owner"] = OwnerChoiceField(
+                queryset=get_user_model()
+                .objects.filter(is_active=True, is_service_account=False)
+                .order_by("username"),
+                required=False,
+                initial=self.instance.owner_id,
+                help_text="Who drives this release.",
+            )
+
+    def validate_unique(self):
+        """Left to the services (the number is given by ``release_create``)."""
+
+    def service_fields(self) -> dict:
+        """The cleaned data as keyword arguments of ``release_create`` / ``release_update_plan``."""
+        data = {name: self.cleaned_data[name] for name in self.Meta.fields}
+        if "owner" in self.fields:
+            data["owner"] = self.cleaned_data["owner"]
+        data["change_requests"] = list(data["change_requests"])
+        return data
+
+
+class ScheduleForm(ServiceErrorsMixin, forms.ModelForm):
+    """The windows and the back-out decision time. ``datetime-local`` inputs are read in the
+    user's time zone (activated by the middleware) and stored in UTC."""
+
+    class Meta:
+        model = Release
+        fields = [
+            "distribution_start",
+            "distribution_end",
+            "installation_start",
+            "installation_end",
+            "backout_decision_minutes",
+        ]
+        labels = {
+            "distribution_start": "Distribution starts",
+            "distribution_end": "Distribution ends",
+            "installation_start": "Installation starts",
+            "installation_end": "Installation ends",
+            "backout_decision_minutes": "Back-out decision deadline (minutes)",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in self.Meta.fields[:4]:
+            field = self.fields[name]
+            field.widget = forms.DateTimeInput(
+                attrs={"type": "datetime-local"}, format=DATETIME_LOCAL
+            )
+            field.input_formats = [DATETIME_LOCAL, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+
+    def validate_unique(self):
+        """Constraints (window order) are checked by the service's ``full_clean``."""
+
+    def service_fields(self) -> dict:
+        return {name: self.cleaned_data[name] for name in self.Meta.fields}
+
+
+class VersionChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return f"{obj.product.name} {obj.version}"
+
+
+class ReleaseChangeChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return f"{obj.number} — {obj.title}"
+
+
+class SoftwareItemForm(ServiceErrorsMixin, forms.Form):
+    """Add an authorised DSL version (of one of the unit's components, when it declares any)."""
+
+    SERVICE_FIELDS = {"items": "software_version"}
+
+    software_version = VersionChoiceField(
+        queryset=SoftwareVersion.objects.none(),
+        label="Software version",
+        help_text="Only authorised DSL versions can enter a release.",
+    )
+    change_request = ReleaseChangeChoiceField(
+        queryset=ChangeRequest.objects.none(),
+        required=False,
+        label="Belongs to change",
+        empty_label="— none —",
+    )
+
+    def __init__(self, *args, release: Release, **kwargs):
+        super().__init__(*args, **kwargs)
+        versions = SoftwareVersion.objects.filter(status=VersionStatus.AUTHORISED).select_related(
+            "product"
+        )
+        components = UnitComponent.objects.filter(unit_id=release.release_unit_id).values(
+            "product_id"
+        )
+        if components.exists():
+            versions = versions.filter(product_id__in=components)
+        self.fields["software_version"].queryset = versions.order_by("product__name", "-created_at")
+        self.fields["change_request"].queryset = release.change_requests.order_by("number")
+
+
+class HardwareItemForm(ServiceErrorsMixin, forms.Form):
+    SERVICE_FIELDS = {"items": "hardware_model"}
+
+    hardware_model = forms.ModelChoiceField(
+        queryset=HardwareModel.objects.order_by("manufacturer", "name"), label="Hardware model"
+    )
+    quantity = forms.IntegerField(min_value=1, initial=1)
+    change_request = ReleaseChangeChoiceField(
+        queryset=ChangeRequest.objects.none(),
+        required=False,
+        label="Belongs to change",
+        empty_label="— none —",
+    )
+
+    def __init__(self, *args, release: Release, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["change_request"].queryset = release.change_requests.order_by("number")
+
+
+class TargetsForm(ServiceErrorsMixin, forms.Form):
+    """Target CIs as identifiers: usable with hundreds of CIs (paste a list), and the whole set is
+    replaced at once, as ``release_targets_set`` does."""
+
+    SERVICE_FIELDS = {"targets": "identifiers"}
+
+    identifiers = forms.CharField(
+        label="Target CIs",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 5, "spellcheck": "false"}),
+        help_text="CI identifiers (host names, asset tags), one per line or separated by commas "
+        "or spaces. The list replaces the current targets.",
+    )
+
+    def clean_identifiers(self):
+        names = [n for n in re.split(r"[\s,;]+", self.cleaned_data["identifiers"]) if n]
+        wanted = {name.lower(): name for name in names}
+        # Matched on lower(identifier), the CMDB's unique index: one query however many.
+        found = {
+            ci.identifier.lower(): ci
+            for ci in ConfigurationItem.objects.annotate(key=Lower("identifier")).filter(
+                key__in=list(wanted)
+            )
+        }
+        unknown = [name for key, name in wanted.items() if key not in found]
+        if unknown:
+            raise forms.ValidationError(
+                f"Not in the CMDB: {', '.join(unknown)}. Check the identifiers."
+            )
+        if not found:
+            raise forms.ValidationError("Give at least one target CI.")
+        return [found[key] for key in wanted]
+
+
+class BackoutPlanForm(ServiceErrorsMixin, forms.Form):
+    SERVICE_FIELDS = {"backout_steps": "steps"}
+
+    steps = forms.CharField(
+        label="Back-out steps",
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text="One step per line, in order. The list replaces the current plan.",
+    )
+
+    def step_list(self) -> list[str]:
+        return [line.strip() for line in self.cleaned_data["steps"].splitlines() if line.strip()]
+
+
+class FailureConditionForm(ServiceErrorsMixin, forms.Form):
+    """A failure condition: its kind, a threshold (percentage or count) and, for an external
+    health signal, the signal's name (its only parameter)."""
+
+    SERVICE_FIELDS = {"parameters": "signal"}
+
+    kind = forms.ChoiceField(choices=FailureConditionKind.choices, label="Condition")
+    threshold = forms.DecimalField(
+        required=False,
+        max_digits=7,
+        decimal_places=2,
+        help_text="A percentage for a failure rate, a count for failed targets.",
+    )
+    signal = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Health signal",
+        help_text="For “External health signal failed”: the signal's name.",
+    )
+    description = forms.CharField(required=False, max_length=300)
+
+    def service_fields(self) -> dict:
+        data = self.cleaned_data
+        signal = data["signal"].strip()
+        return {
+            "kind": data["kind"],
+            "threshold": data["threshold"],
+            "parameters": {"signal": signal} if signal else {},
+            "description": data["description"].strip(),
+        }
+
+
+class TransitionForm(forms.Form):
+    reason = forms.CharField(
+        required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
+class SignOffForm(ServiceErrorsMixin, forms.Form):
+    """Record a test result. Waivers come from the category, so only passed or failed."""
+
+    result = forms.ChoiceField(
+        choices=[(TestResult.PASSED, "Passed"), (TestResult.FAILED, "Failed")],
+        widget=forms.RadioSelect,
+    )
+    evidence = forms.CharField(
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="A link or a note: what shows the result.",
+    )

@@ -1,0 +1,124 @@
+"""Badges, labels and the inlined state diagram of the release pages."""
+
+import re
+from functools import lru_cache
+
+from django import template
+from django.contrib.staticfiles import finders
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+
+from releases.choices import ReleaseState, TestResult
+
+register = template.Library()
+
+S = ReleaseState
+# One colour per family of states (styled in static/css/releases.css).
+STATE_FAMILIES = {
+    S.REQUESTED: "planning",
+    S.PLANNED: "planning",
+    S.BUILT: "building",
+    S.TESTING: "building",
+    S.ACCEPTED: "building",
+    S.ROLLOUT_PLANNED: "building",
+    S.VERIFIED: "deploying",
+    S.DISTRIBUTING: "deploying",
+    S.DISTRIBUTED: "deploying",
+    S.INSTALLING: "deploying",
+    S.INSTALLED: "done",
+    S.REVIEWED: "done",
+    S.CLOSED: "done",
+    S.VERIFICATION_FAILED: "backout",
+    S.BACKOUT_REQUIRED: "backout",
+    S.BACKING_OUT: "backout",
+    S.BACKED_OUT: "backout",
+    S.CANCELLED: "cancelled",
+}
+TRANSITION_LABELS = {
+    "plan": "Plan",
+    "replan": "Replan",
+    "build": "Build",
+    "start_tests": "Start tests",
+    "fail_tests": "Fail tests",
+    "accept": "Accept",
+    "plan_rollout": "Plan roll-out",
+    "verify": "Verify",
+    "fail_verification": "Fail verification",
+    "distribute": "Distribute",
+    "complete_distribution": "Complete distribution",
+    "install": "Install",
+    "complete_installation": "Complete installation",
+    "require_backout": "Require back-out",
+    "approve_backout": "Approve back-out",
+    "override_backout": "Override back-out",
+    "complete_backout": "Complete back-out",
+    "review": "Review",
+    "close": "Close",
+    "cancel": "Cancel release",
+}
+# Transitions that step back or stop: drawn as secondary buttons, not as the way forward.
+BACKWARD = frozenset({"replan", "fail_tests", "fail_verification", "cancel", "override_backout"})
+RESULT_CLASSES = {
+    TestResult.PASSED: "ok",
+    TestResult.FAILED: "bad",
+    TestResult.PENDING: "warn",
+    TestResult.WAIVED: "",
+}
+DIAGRAM = "releases/state-diagram.svg"
+
+
+@register.filter
+def state_family(state: str) -> str:
+    return STATE_FAMILIES.get(state, "planning")
+
+
+@register.simple_tag
+def state_badge(state: str):
+    """``<span class="badge state state-building" data-state="testing">Testing</span>``"""
+    label = S(state).label if state in S.values else state
+    return format_html(
+        '<span class="badge state state-{}" data-state="{}">{}</span>',
+        state_family(state),
+        state,
+        label,
+    )
+
+
+@register.filter
+def transition_label(name: str) -> str:
+    return TRANSITION_LABELS.get(name, name.replace("_", " ").capitalize())
+
+
+@register.filter
+def is_backward(name: str) -> bool:
+    return name in BACKWARD
+
+
+@register.filter
+def result_class(result: str) -> str:
+    return RESULT_CLASSES.get(result, "")
+
+
+@lru_cache(maxsize=1)
+def _diagram_source() -> str:
+    path = finders.find(DIAGRAM)
+    if not path:
+        return ""
+    with open(path, encoding="utf-8") as handle:
+        svg = handle.read()
+    # Scales to its box; the pt size graphviz writes would overflow the page.
+    return re.sub(r'<svg width="[^"]*" height="[^"]*"', '<svg role="img"', svg, count=1)
+
+
+@register.simple_tag
+def state_diagram(state: str):
+    """The state diagram inlined, with the node of ``state`` marked ``current`` (CSS highlights
+    it). Empty when the SVG has not been rendered (``manage.py render_state_diagram``)."""
+    svg = _diagram_source()
+    if not svg:
+        return ""
+    svg = svg.replace("<svg ", f'<svg aria-label="State diagram; current state: {state}" ', 1)
+    svg = svg.replace(
+        f'class="node" data-state="{state}"', f'class="node current" data-state="{state}"', 1
+    )
+    return mark_safe(svg)  # noqa: S308 (our own rendered file, not user input)
