@@ -3,7 +3,7 @@
 import pytest
 
 from releasemgmt.core.exceptions import DomainConflict, DomainValidationError
-from releases import services
+from releases import choices, services
 from releases.choices import (
     Outcome,
     ReleaseLevel,
