@@ -10,7 +10,7 @@ from cmdb.choices import SERVICE_KINDS
 from dsl_dhs.choices import VersionStatus
 from releasemgmt.core.exceptions import DomainConflict, DomainValidationError
 from releasemgmt.core.services import audit_record, record_save
-from releases.choices import RolloutTaskKind, RolloutTaskStatus, TestKind, TestResult
+from releases.choices import ReleaseLevel, RolloutTaskKind, RolloutTaskStatus, TestKind, TestResult
 from releases.models import (
     BackoutStep,
     FailureCondition,
@@ -160,6 +160,14 @@ def release_item_add(
                 "software_version__product"
             )
         )
+        same_product = next(
+            (i for i in current if i.software_version.product_id == software_version.product_id),
+            None,
+        )
+        if same_product is not None and release.level == ReleaseLevel.FULL:
+            # A Full release already carries every component: choosing a version replaces it.
+            current.remove(same_product)
+            same_product.delete()
         problems = level_problems(
             release, [item.software_version for item in current] + [software_version]
         )

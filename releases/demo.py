@@ -1,0 +1,263 @@
+"""Demo releases of all three levels in many states, with genuine timelines: each is walked
+through the real services. Runs after the CMDB and DSL demos (units "billing" and
+"customer-portal", their servers, and the DSL products) and skips what they did not create."""
+
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from cmdb.models import ConfigurationItem
+from dsl_dhs.models import SoftwareVersion
+from releases import services
+from releases.choices import FailureConditionKind, ReleaseLevel, TestResult, Trigger
+from releases.models import Release, ReleaseCategory, UnitComponent
+
+CATEGORIES = [
+    ("Standard change", "Pre-approved, routine releases.", False, False, False),
+    (
+        "Antivirus definition update",
+        "Signature updates: no communication or training needed.",
+        True,
+        True,
+        False,
+    ),
+    ("Emergency fix", "Urgent fixes under the emergency change process.", False, True, False),
+]
+COMPONENTS = {
+    "billing": ["Billing Service", "Oracle Database"],
+    "customer-portal": ["Customer Portal", "Nginx"],
+}
+CHANGES = [
+    ("CHG0031001", "Billing 3.5.0: invoice rounding fix"),
+    ("CHG0031042", "Billing 3.6.0: SEPA instant payments"),
+    ("CHG0031057", "Oracle 19.22 quarterly patch for billing"),
+    ("CHG0031063", "Billing: tax table update for 2027"),
+    ("CHG0031070", "Customer portal regression release"),
+]
+
+
+def _version(product: str, version: str) -> SoftwareVersion | None:
+    return SoftwareVersion.objects.filter(product__name=product, version=version).first()
+
+
+def _walk(release, manager, names, reason=""):
+    for name in names:
+        system = name.startswith("complete_") or name in ("require_backout", "fail_verification")
+        release = services.release_transition(
+            release=release, name=name, by=None if system else manager, reason=reason
+        )
+    return release
+
+
+def _sign_off(release, manager, *, passed: int | None = None):
+    tests = list(release.test_scope.filter(result=TestResult.PENDING).order_by("kind", "id"))
+    for test in tests[: len(tests) if passed is None else passed]:
+        services.test_item_sign_off(
+            item=test,
+            result=TestResult.PASSED,
+            by=manager,
+            evidence="Rehearsed in test: previous version restored, smoke tests green."
+            if test.kind == "backout_rehearsal"
+            else "Test run #4711 green",
+        )
+
+
+def _planned(*, manager, title, level, unit, items, targets, changes=(), category=None, days=7):
+    start = timezone.now().replace(minute=0, second=0, microsecond=0) + timedelta(days=days)
+    release = services.release_create(
+        by=manager,
+        title=title,
+        level=level,
+        release_unit=unit,
+        category=category,
+        trigger=Trigger.CHANGE_REQUEST if changes else Trigger.MANUAL,
+        trigger_reference=changes[0].number if changes else "",
+        change_requests=changes,
+        distribution_start=start,
+        distribution_end=start + timedelta(hours=20),
+        installation_start=start + timedelta(hours=22),
+        installation_end=start + timedelta(hours=26),
+    )
+    present = set(release.items.values_list("software_version_id", flat=True))
+    for version, change in items:
+        if version.pk not in present:
+            services.release_item_add(
+                release=release, by=manager, software_version=version, change_request=change
+            )
+    services.release_targets_set(release=release, cis=targets, by=manager)
+    services.release_backout_plan_set(
+        release=release,
+        by=manager,
+        steps=[
+            "Stop the service on each target",
+            "Reinstall the previous version from the DSL",
+            "Run the smoke tests",
+            "Tell the service desk",
+        ],
+    )
+    services.release_failure_condition_add(
+        release=release, by=manager, kind=FailureConditionKind.FAILURE_RATE_ABOVE, threshold=20
+    )
+    services.release_failure_condition_add(
+        release=release, by=manager, kind=FailureConditionKind.WINDOW_ENDED_WITH_PENDING
+    )
+    return release
+
+
+def seed(stdout) -> None:
+    manager = get_user_model().objects.filter(username="release-manager").first()
+    units = {
+        ci.identifier: ci
+        for ci in ConfigurationItem.objects.filter(identifier__in=list(COMPONENTS))
+    }
+    if manager is None or set(units) != set(COMPONENTS):
+        stdout.write(
+            "Releases demo skipped: the demo users and the CMDB demo units are needed first."
+        )
+        return
+    categories = {}
+    for name, description, communication, training, rehearsal in CATEGORIES:
+        categories[name], _ = ReleaseCategory.objects.get_or_create(
+            name=name,
+            defaults={
+                "description": description,
+                "waives_communication": communication,
+                "waives_training": training,
+                "waives_backout_rehearsal": rehearsal,
+            },
+        )
+    for identifier, products in COMPONENTS.items():
+        for product in products:
+            version = (
+                SoftwareVersion.objects.filter(product__name=product)
+                .select_related("product")
+                .first()
+            )
+            if version is not None:
+                UnitComponent.objects.get_or_create(unit=units[identifier], product=version.product)
+    changes = {}
+    for number, title in CHANGES:
+        changes[number], _ = services.change_request_upsert(
+            source_system="servicenow-demo",
+            external_id=number.lower(),
+            number=number,
+            title=title,
+            state="scheduled",
+            change_type="normal",
+        )
+    if Release.objects.filter(title__startswith="Billing 3.5.0").exists():
+        stdout.write("Demo releases already present.")
+        return
+
+    billing, portal = units["billing"], units["customer-portal"]
+    billing_servers = list(ConfigurationItem.objects.filter(identifier__startswith="bill-prod-"))
+    web_servers = list(ConfigurationItem.objects.filter(identifier__startswith="web-prod-"))
+    versions = {
+        key: _version(*key)
+        for key in [
+            ("Billing Service", "3.5.0"),
+            ("Billing Service", "3.6.0"),
+            ("Oracle Database", "19.21"),
+            ("Oracle Database", "19.22"),
+            ("Customer Portal", "1.9.0"),
+            ("Nginx", "1.26.2"),
+        ]
+    }
+    if None in versions.values() or not billing_servers or not web_servers:
+        stdout.write(
+            "Releases demo skipped: the DSL demo versions or the CMDB demo servers are missing."
+        )
+        return
+    standard = categories["Standard change"]
+
+    # A Full release of billing, closed: the baseline the others are measured against.
+    baseline = _planned(
+        manager=manager,
+        title="Billing 3.5.0 (full)",
+        level=ReleaseLevel.FULL,
+        unit=billing,
+        category=standard,
+        items=[
+            (versions["Billing Service", "3.5.0"], None),
+            (versions["Oracle Database", "19.21"], None),
+        ],
+        targets=billing_servers,
+        changes=[changes["CHG0031001"]],
+        days=-30,
+    )
+    baseline = _walk(baseline, manager, ["plan", "build", "start_tests"], reason="CAB 2026-10-20")
+    _sign_off(baseline, manager)
+    baseline = _walk(baseline, manager, ["accept", "plan_rollout"])
+    for task in baseline.rollout_tasks.filter(status="pending"):
+        services.rollout_task_complete(task=task, by=manager)
+    _walk(
+        baseline,
+        manager,
+        [
+            "verify",
+            "distribute",
+            "complete_distribution",
+            "install",
+            "complete_installation",
+            "review",
+            "close",
+        ],
+        reason="Installed on every target",
+    )
+
+    # Delta, requested: straight from a change, plan still to write.
+    services.release_create_from_change(
+        change=changes["CHG0031042"], by=manager, release_unit=billing
+    )
+
+    # Package, accepted: two changes bundled.
+    package = _planned(
+        manager=manager,
+        title="Billing Q4 bundle",
+        level=ReleaseLevel.PACKAGE,
+        unit=billing,
+        category=standard,
+        items=[
+            (versions["Billing Service", "3.6.0"], changes["CHG0031042"]),
+            (versions["Oracle Database", "19.22"], changes["CHG0031057"]),
+        ],
+        targets=billing_servers,
+        changes=[changes["CHG0031042"], changes["CHG0031057"]],
+        days=10,
+    )
+    package = _walk(package, manager, ["plan", "build", "start_tests"], reason="CAB 2026-11-24")
+    _sign_off(package, manager)
+    _walk(package, manager, ["accept"], reason="All tests green, rehearsal done")
+
+    # Full, in testing with partial sign-off.
+    full = _planned(
+        manager=manager,
+        title="Customer portal regression (full)",
+        level=ReleaseLevel.FULL,
+        unit=portal,
+        category=standard,
+        items=[(versions["Customer Portal", "1.9.0"], None), (versions["Nginx", "1.26.2"], None)],
+        targets=web_servers,
+        changes=[changes["CHG0031070"]],
+        days=14,
+    )
+    full = _walk(full, manager, ["plan", "build", "start_tests"])
+    _sign_off(full, manager, passed=1)
+
+    # Delta, planned: the plan is approved, the build not yet done.
+    emergency = _planned(
+        manager=manager,
+        title="Billing tax tables 2027",
+        level=ReleaseLevel.DELTA,
+        unit=billing,
+        category=categories["Emergency fix"],
+        items=[(versions["Billing Service", "3.6.0"], changes["CHG0031063"])],
+        targets=billing_servers[:1],
+        changes=[changes["CHG0031063"]],
+        days=3,
+    )
+    _walk(emergency, manager, ["plan"], reason="Emergency CAB")
+    stdout.write(
+        f"Demo releases: {Release.objects.count()} (closed baseline, requested, planned, testing, accepted)."
+    )
