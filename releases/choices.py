@@ -95,3 +95,63 @@ class RolloutTaskStatus(models.TextChoices):
 class Outcome(models.TextChoices):
     COMPLETED = "completed", "Completed"
     BACKED_OUT = "backed_out", "Backed out"
+
+
+class DistributionState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    IN_TRANSIT = "in_transit", "In transit"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+
+
+class InstallationState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SCHEDULED = "scheduled", "Scheduled"
+    WAITING = "waiting", "Waiting for condition"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    HALTED = "halted", "Halted"
+    BACKING_OUT = "backing_out", "Backing out"
+    BACKED_OUT = "backed_out", "Backed out"
+    BACKOUT_FAILED = "backout_failed", "Back-out failed"
+
+
+# Installations that a met failure condition stops at once.
+HALTABLE_INSTALLATION_STATES = (
+    InstallationState.PENDING,
+    InstallationState.SCHEDULED,
+    InstallationState.WAITING,
+)
+
+
+class DistributionMethod(models.TextChoices):
+    AGENT_PULL = (
+        "agent_pull",
+        "Agent pull (the target downloads from the DSL and checks the checksum)",
+    )
+    DEPLOYMENT_TOOL = "deployment_tool", "External deployment tool (reports back)"
+
+
+class InstallationMode(models.TextChoices):
+    SCHEDULED = "scheduled", "At a due time inside the window, in waves"
+    CONDITION = "condition", "When the target's login count is at or below a threshold"
+    MANUAL = "manual", "On manual trigger"
+
+
+class ReportKind(models.TextChoices):
+    DISTRIBUTION = "distribution", "Distribution"
+    INSTALLATION = "installation", "Installation"
+    BACKOUT = "backout", "Back-out"
+
+
+class FreezeScope(models.TextChoices):
+    EVERYTHING = "everything", "Everything"
+    ENVIRONMENT = "environment", "One environment"
+    RELEASE_UNIT = "release_unit", "One release unit"
+
+
+class OverrideStatus(models.TextChoices):
+    REQUESTED = "requested", "Awaiting confirmation"
+    CONFIRMED = "confirmed", "Confirmed"
+    WITHDRAWN = "withdrawn", "Withdrawn"

@@ -1,4 +1,12 @@
 from releases.models.change import ChangeRequest
+from releases.models.deployment import (
+    AgentStatus,
+    BackoutOverride,
+    DeploymentReport,
+    FreezeWindow,
+    VerificationCheck,
+    VerificationRun,
+)
 from releases.models.plan import (
     BackoutStep,
     FailureCondition,
@@ -16,9 +24,13 @@ from releases.models.release import (
 )
 
 __all__ = [
+    "AgentStatus",
+    "BackoutOverride",
     "BackoutStep",
     "ChangeRequest",
+    "DeploymentReport",
     "FailureCondition",
+    "FreezeWindow",
     "Release",
     "ReleaseCategory",
     "ReleaseItem",
@@ -28,4 +40,6 @@ __all__ = [
     "RolloutTask",
     "TestScopeItem",
     "UnitComponent",
+    "VerificationCheck",
+    "VerificationRun",
 ]

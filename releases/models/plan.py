@@ -5,7 +5,9 @@ from django.conf import settings
 from django.db import models
 
 from releases.choices import (
+    DistributionState,
     FailureConditionKind,
+    InstallationState,
     ItemKind,
     RolloutTaskKind,
     RolloutTaskStatus,
@@ -90,7 +92,7 @@ class ReleaseItem(models.Model):
 
 
 class ReleaseTarget(models.Model):
-    """A CI the release is deployed to."""
+    """A CI the release is deployed to, with its distribution and installation progress."""
 
     release = models.ForeignKey(
         "releases.Release", on_delete=models.CASCADE, related_name="targets"
@@ -98,11 +100,34 @@ class ReleaseTarget(models.Model):
     ci = models.ForeignKey(
         "cmdb.ConfigurationItem", on_delete=models.PROTECT, related_name="release_targets"
     )
+    distribution_state = models.CharField(
+        max_length=20, choices=DistributionState.choices, default=DistributionState.PENDING
+    )
+    installation_state = models.CharField(
+        max_length=20, choices=InstallationState.choices, default=InstallationState.PENDING
+    )
+    wave = models.PositiveIntegerField(default=1)
+    due_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the installation is due (scheduled mode)."
+    )
+    dispatched_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the picker released it to run."
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    distributed_at = models.DateTimeField(null=True, blank=True)
+    installed_at = models.DateTimeField(null=True, blank=True)
+    backed_out_at = models.DateTimeField(null=True, blank=True)
+    last_report_at = models.DateTimeField(null=True, blank=True)
+    detail = models.TextField(blank=True, help_text="The last message reported for this target.")
 
     class Meta:
         ordering = ["ci__identifier"]
         constraints = [
             models.UniqueConstraint(fields=["release", "ci"], name="releases_target_unique")
+        ]
+        indexes = [
+            models.Index(fields=["installation_state", "due_at"], name="releases_target_due"),
+            models.Index(fields=["ci", "installation_state"], name="releases_target_ci_state"),
         ]
 
     def __str__(self):

@@ -11,6 +11,8 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from releases.choices import (
     CANCELLABLE_STATES,
     EDITABLE_STATES,
+    DistributionMethod,
+    InstallationMode,
     Outcome,
     ReleaseLevel,
     ReleaseState,
@@ -121,6 +123,44 @@ class Release(ConcurrentTransitionMixin, models.Model):
         default=30,
         help_text="How long ops have to decide once a failure condition is met; then the back-out starts by itself.",
     )
+
+    # How it is deployed
+    distribution_method = models.CharField(
+        max_length=20, choices=DistributionMethod.choices, default=DistributionMethod.AGENT_PULL
+    )
+    deployment_tool = models.CharField(
+        max_length=100, blank=True, help_text="The tool's name when it reports back."
+    )
+    installation_mode = models.CharField(
+        max_length=20, choices=InstallationMode.choices, default=InstallationMode.SCHEDULED
+    )
+    wave_size = models.PositiveIntegerField(
+        default=0, help_text="Targets per wave; 0 = all at once."
+    )
+    wave_interval_minutes = models.PositiveIntegerField(default=15)
+    login_threshold = models.PositiveIntegerField(
+        default=0,
+        help_text="Condition mode: install when the target reports at most this many logins.",
+    )
+
+    # Progress, kept incrementally in the same transaction as every report (no scan per report).
+    count_distributed = models.PositiveIntegerField(default=0)
+    count_distribution_failed = models.PositiveIntegerField(default=0)
+    count_installed = models.PositiveIntegerField(default=0)
+    count_install_failed = models.PositiveIntegerField(default=0)
+    count_backed_out = models.PositiveIntegerField(default=0)
+    count_backout_failed = models.PositiveIntegerField(default=0)
+
+    # Back-out discipline
+    backout_required_at = models.DateTimeField(null=True, blank=True)
+    backout_deadline = models.DateTimeField(null=True, blank=True, db_index=True)
+    backout_condition = models.CharField(
+        max_length=300, blank=True, help_text="The failure condition that was met."
+    )
+    backout_figures = models.JSONField(
+        default=dict, blank=True, help_text="The figures at the moment it was met."
+    )
+    backout_started_automatically = models.BooleanField(default=False)
 
     outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
