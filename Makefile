@@ -8,11 +8,12 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format migrate seed bench clean help
+.PHONY: run test lint format migrate seed agents bench clean help
 
 help:
 	@echo "make run    — set up .venv, migrate, seed demo data, start web + worker + beat on http://$(HOST):$(PORT)/"
 	@echo "make test   — set up .venv and run the whole test suite (DATABASE_URL/REDIS_URL to use PostgreSQL/Redis)"
+	@echo "make agents — (beside make run) the demo's reference agents for the installing pilot release"
 	@echo "make lint   — ruff check + ruff format --check"
 
 $(BIN)/python:
@@ -37,6 +38,11 @@ run: seed
 	@echo "  config-manager, auditor, integration.  Ctrl-C stops web, worker and beat."
 	@echo ""
 	PATH="$(CURDIR)/$(BIN):$$PATH" PORT=$(PORT) HOST=$(HOST) $(BIN)/honcho start -f Procfile
+
+# The demo's reference agents: act as the 20 workstations of the installing pilot release while
+# `make run` is running (in another terminal). 30 % of installations fail: watch the release halt.
+agents: $(STAMP)
+	$(BIN)/python manage.py run_agent --demo --fail-rate $${FAIL_RATE:-0.3} --server http://$(HOST):$(PORT) --interval 3
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -103,8 +103,11 @@ def gunicorn(var_dir: Path, workers: int = 3, threads: int = 1):
         process.wait(timeout=20)
 
 
-def load(port: int, method: str, path: str, headers: dict, total: int, concurrency: int, body=None):
-    """Send ``total`` requests from ``concurrency`` keep-alive connections; return figures."""
+def load(port: int, method: str, path, headers: dict, total: int, concurrency: int, body=None):
+    """Send ``total`` requests from ``concurrency`` keep-alive connections; return figures.
+
+    ``path`` may be a callable taking the request's index and returning ``(path, body)``, for
+    requests that differ (e.g. one report per target)."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     lock = threading.Lock()
@@ -115,10 +118,15 @@ def load(port: int, method: str, path: str, headers: dict, total: int, concurren
         local, codes = [], {}
         while True:
             with lock:
-                if next(counter, None) is None:
-                    break
+                index = next(counter, None)
+            if index is None:
+                break
+            if callable(path):
+                url, payload = path(index)
+            else:
+                url, payload = path, body() if callable(body) else body
             started = time.perf_counter()
-            conn.request(method, path, body=body() if callable(body) else body, headers=headers)
+            conn.request(method, url, body=payload, headers=headers)
             response = conn.getresponse()
             response.read()
             local.append(time.perf_counter() - started)

@@ -1,13 +1,16 @@
-"""Reads of the CMDB. Seats in use are counted in SQL, in one query for any number of licences."""
+"""Reads of the CMDB. Seats in use are counted in SQL, in one query for any number of licences;
+every list joins what it shows, so a page costs a fixed number of queries."""
 
+from dataclasses import dataclass, field
 from datetime import date
 
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When
-from django.db.models.functions import Greatest
+from django.db.models.functions import Greatest, Lower
 from django.utils import timezone
 
-from cmdb.choices import LicenceMetric
-from cmdb.models import InstalledSoftware, Licence
+from cmdb.choices import CIKind, CIStatus, Environment, ErrorCategory, LicenceMetric
+from cmdb.models import ConfigurationItem, Discrepancy, InstalledSoftware, Licence, Relationship
+from dsl_dhs.models import HardwareModel, Location
 
 _ACTIVE = Q(installations__removed_at__isnull=True)
 
@@ -18,6 +21,9 @@ def licences_with_usage(queryset: QuerySet | None = None) -> QuerySet:
     One aggregate query whatever the number of licences and installations."""
     today = timezone.localdate()
     queryset = Licence.objects.all() if queryset is None else queryset
+    if not queryset.query.order_by:
+        # Meta.ordering is dropped from aggregate queries; keep pages stable.
+        queryset = queryset.order_by("licence_product__name", "name", "pk")
     installs = Count("installations", filter=_ACTIVE)
     devices = Count("installations__ci", filter=_ACTIVE, distinct=True)
     return (
@@ -69,3 +75,215 @@ def current_installation(*, ci_id: int, product_id: int) -> InstalledSoftware | 
         .filter(ci_id=ci_id, product_id=product_id, removed_at__isnull=True)
         .first()
     )
+
+
+# Configuration items.
+
+
+def ci_list(queryset: QuerySet | None = None) -> QuerySet:
+    """CIs for a list: location and hardware model joined, so a page costs one query however
+    long it is. Ordered by the lower-cased identifier, which the unique index covers: the first
+    page of 50,000 items is read from the index instead of sorting the table."""
+    queryset = ConfigurationItem.objects.all() if queryset is None else queryset
+    return queryset.select_related("location", "hardware_model").order_by(Lower("identifier"))
+
+
+def ci_status_counts(queryset: QuerySet) -> dict[str, int]:
+    """``{status: count}`` for the CIs of ``queryset`` (one aggregate query)."""
+    rows = queryset.order_by().values("status").annotate(n=Count("id"))
+    return {row["status"]: row["n"] for row in rows}
+
+
+@dataclass
+class RelationshipLine:
+    """One relationship as read from one CI: "runs on web-01" or "hosts billing"."""
+
+    relationship: Relationship
+    label: str
+    other: ConfigurationItem
+    outgoing: bool
+
+
+@dataclass
+class HistoryEntry:
+    record: object  # a HistoricalConfigurationItem
+    when: object
+    who: str
+    action: str
+    changes: list[tuple[str, str, str]] = field(default_factory=list)
+    reason: str = ""
+
+
+_HISTORY_TYPES = {"+": "created", "~": "changed", "-": "deleted"}
+_HIDDEN_FIELDS = {"updated_at", "created_at"}
+
+
+def _display(value) -> str:
+    if value in (None, ""):
+        return "—"
+    return str(value)
+
+
+def ci_history(ci_or_records, *, older=None) -> list[HistoryEntry]:
+    """History entries newest first, each with who, when and what changed (field, before, after;
+    attribute changes one per attribute). ``ci_or_records`` is a CI (its whole history) or a page
+    of its history records newest first, with ``older`` the record just before the page's last.
+    Foreign keys are shown by name: one query per kind of key, whatever the length."""
+    if isinstance(ci_or_records, ConfigurationItem):
+        records = list(
+            ci_or_records.history.select_related("history_user").order_by(
+                "-history_date", "-history_id"
+            )
+        )
+    else:
+        records = list(ci_or_records)
+    chain = [*records, older] if older is not None else records
+    location_ids, model_ids = set(), set()
+    for record in chain:
+        location_ids.add(record.location_id)
+        model_ids.add(record.hardware_model_id)
+    locations = dict(
+        Location.objects.filter(pk__in=location_ids - {None}).values_list("pk", "name")
+    )
+    models = {m.pk: str(m) for m in HardwareModel.objects.filter(pk__in=model_ids - {None})}
+    choices = {
+        "kind": dict(CIKind.choices),
+        "status": dict(CIStatus.choices),
+        "environment": dict(Environment.choices),
+    }
+
+    def shown(name, value):
+        if name == "location":
+            return _display(locations.get(value, value))
+        if name == "hardware_model":
+            return _display(models.get(value, value))
+        if name in choices:
+            return _display(choices[name].get(value, value))
+        return _display(value)
+
+    entries = []
+    for index, record in enumerate(records):
+        previous = chain[index + 1] if index + 1 < len(chain) else None
+        changes = []
+        if previous is not None and record.history_type == "~":
+            for change in record.diff_against(previous).changes:
+                if change.field in _HIDDEN_FIELDS:
+                    continue
+                if change.field == "attributes":
+                    old, new = change.old or {}, change.new or {}
+                    for key in sorted(set(old) | set(new)):
+                        if old.get(key) != new.get(key):
+                            changes.append(
+                                (f"attribute {key}", _display(old.get(key)), _display(new.get(key)))
+                            )
+                    continue
+                label = ConfigurationItem._meta.get_field(change.field).verbose_name
+                changes.append(
+                    (label, shown(change.field, change.old), shown(change.field, change.new))
+                )
+        user = record.history_user
+        entries.append(
+            HistoryEntry(
+                record=record,
+                when=record.history_date,
+                who=(user.get_full_name() or user.get_username()) if user else "system",
+                action=_HISTORY_TYPES.get(record.history_type, record.history_type),
+                changes=changes,
+                reason=record.history_change_reason or "",
+            )
+        )
+    return entries
+
+
+@dataclass
+class CIDetail:
+    ci: ConfigurationItem
+    attributes: list[tuple[str, object]]
+    relationships: list[RelationshipLine]
+    current_software: list[InstalledSoftware]
+    previous_software: list[InstalledSoftware]
+    history: list[HistoryEntry]
+    history_more: bool
+    open_errors: list[Discrepancy]
+    closed_errors: list[Discrepancy]
+
+
+HISTORY_ON_PAGE = 30
+CLOSED_ERRORS_ON_PAGE = 20
+
+
+def ci_detail(ci_id: int, *, history_limit: int | None = HISTORY_ON_PAGE) -> CIDetail:
+    """Everything the CI page shows, in a fixed number of queries: the CI, its relationships
+    both ways, installed software (current and previous), recent history with changes, errors.
+    ``history_limit=None`` shows the whole history. Raises ``ConfigurationItem.DoesNotExist``."""
+    ci = ci_list().get(pk=ci_id)
+    outgoing = Relationship.objects.filter(source=ci).select_related("target")
+    incoming = Relationship.objects.filter(target=ci).select_related("source")
+    lines = [
+        RelationshipLine(r, r.get_kind_display(), r.target, outgoing=True) for r in outgoing
+    ] + [RelationshipLine(r, r.inverse_label, r.source, outgoing=False) for r in incoming]
+    lines.sort(key=lambda line: (not line.outgoing, line.label, line.other.identifier))
+    installed = list(
+        InstalledSoftware.objects.filter(ci=ci)
+        .select_related("product", "version", "licence", "recorded_by")
+        .order_by("product__name", "-installed_at", "-id")
+    )
+    records = ci.history.select_related("history_user").order_by("-history_date", "-history_id")
+    if history_limit is not None:
+        records = records[: history_limit + 1]
+    records = list(records)
+    history_more = history_limit is not None and len(records) > history_limit
+    older = records[history_limit] if history_more else None
+    errors = Discrepancy.objects.filter(ci=ci).select_related("licence", "resolved_by")
+    return CIDetail(
+        ci=ci,
+        attributes=sorted(ci.attributes.items()),
+        relationships=lines,
+        current_software=[row for row in installed if row.removed_at is None],
+        previous_software=[row for row in installed if row.removed_at is not None],
+        history=ci_history(records[:history_limit] if history_more else records, older=older),
+        history_more=history_more,
+        open_errors=list(errors.filter(resolved_at__isnull=True)),
+        closed_errors=list(errors.filter(resolved_at__isnull=False)[:CLOSED_ERRORS_ON_PAGE]),
+    )
+
+
+# Relationships and installed software.
+
+
+def relationship_list(queryset: QuerySet | None = None) -> QuerySet:
+    queryset = Relationship.objects.all() if queryset is None else queryset
+    return queryset.select_related("source", "target")
+
+
+def installed_software_list(queryset: QuerySet | None = None) -> QuerySet:
+    queryset = InstalledSoftware.objects.all() if queryset is None else queryset
+    return queryset.select_related("ci", "product", "version", "licence", "recorded_by")
+
+
+def licence_installations(licence: Licence) -> QuerySet:
+    """The current installations consuming ``licence``, with their CI and version."""
+    return installed_software_list(
+        InstalledSoftware.objects.filter(licence=licence, removed_at__isnull=True)
+    ).order_by("ci__identifier", "product__name")
+
+
+# Errors.
+
+
+def discrepancy_list(queryset: QuerySet | None = None) -> QuerySet:
+    queryset = Discrepancy.objects.all() if queryset is None else queryset
+    return queryset.select_related("ci", "licence", "software_version__product", "resolved_by")
+
+
+def discrepancy_open_counts() -> dict[str, int]:
+    """Open errors per category, every category present (one aggregate query)."""
+    rows = (
+        Discrepancy.objects.filter(resolved_at__isnull=True)
+        .order_by()
+        .values("category")
+        .annotate(n=Count("id"))
+    )
+    counts = {category: 0 for category in ErrorCategory.values}
+    counts.update({row["category"]: row["n"] for row in rows})
+    return counts

@@ -1,20 +1,31 @@
 """Writes of the CMDB: configuration items, relationships, installed software, licences and
 discrepancies. Each service is one transaction with its audit event."""
 
+from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Lower, Trim
 from django.utils import timezone
 
 from cmdb.attributes import validate_attributes
 from cmdb.choices import (
     ERROR_KIND_CATEGORY,
+    HARDWARE_KINDS,
+    CIStatus,
+    ErrorKind,
+    ErrorSource,
     InstallSource,
     LicenceMetric,
     RelationshipKind,
 )
 from cmdb.models import ConfigurationItem, Discrepancy, InstalledSoftware, Licence, Relationship
 from cmdb.selectors import licence_is_valid_on, licences_with_usage
+from dsl_dhs.choices import VersionStatus
+from dsl_dhs.models import SoftwareVersion
 from releasemgmt.core.exceptions import DomainConflict, DomainValidationError
-from releasemgmt.core.services import audit_record, record_save
+from releasemgmt.core.models import AuditEvent
+from releasemgmt.core.services import SYSTEM_ACTOR, audit_record, record_delete, record_save
 
 
 def _clean_attributes(ci: ConfigurationItem) -> None:
@@ -26,12 +37,33 @@ def _clean_attributes(ci: ConfigurationItem) -> None:
     ci.attributes = cleaned
 
 
+def _person(by):
+    return by if getattr(by, "is_authenticated", False) else None
+
+
+def _check_identifier_unique(ci: ConfigurationItem) -> None:
+    # The database constraint is case-insensitive; say so with the field named, before it fires.
+    clash = ConfigurationItem.objects.filter(identifier__iexact=ci.identifier.strip())
+    if ci.pk:
+        clash = clash.exclude(pk=ci.pk)
+    existing = clash.values_list("identifier", flat=True).first()
+    if existing is not None:
+        raise DomainValidationError(
+            {
+                "identifier": f"A configuration item with this identifier exists already "
+                f"(“{existing}”; identifiers are compared without regard to case)."
+            }
+        )
+
+
 @transaction.atomic
 def ci_create(*, by, **fields) -> ConfigurationItem:
     """Create a configuration item; attributes are validated against its kind's schema."""
     ci = ConfigurationItem(**fields)
+    ci.identifier = (ci.identifier or "").strip()
     _clean_attributes(ci)
-    ci._history_user = by if getattr(by, "is_authenticated", False) else None
+    _check_identifier_unique(ci)
+    ci._history_user = _person(by)
     return record_save(instance=ci, actor=by)
 
 
@@ -41,8 +73,12 @@ def ci_update(*, ci: ConfigurationItem, by, reason: str = "", **fields) -> Confi
     ci = ConfigurationItem.objects.select_for_update().get(pk=ci.pk)
     for name, value in fields.items():
         setattr(ci, name, value)
+    ci.identifier = (ci.identifier or "").strip()
     _clean_attributes(ci)
-    ci._history_user = by if getattr(by, "is_authenticated", False) else None
+    _check_identifier_unique(ci)
+    ci._history_user = _person(by)
+    if reason:
+        ci._change_reason = reason[:100]
     return record_save(instance=ci, actor=by, reason=reason)
 
 
@@ -65,7 +101,8 @@ def _part_of_ancestors(ci_id: int) -> set[int]:
 def relationship_create(
     *, source: ConfigurationItem, target: ConfigurationItem, kind: str, by
 ) -> Relationship:
-    """Relate two CIs. Refuses a self link and a cycle of ``part_of``."""
+    """Relate two CIs. Refuses a self link and a cycle of ``part_of`` (400, naming ``target``)
+    and a relationship that exists already (409)."""
     if source.pk == target.pk:
         raise DomainValidationError({"target": "A configuration item cannot be related to itself."})
     if kind == RelationshipKind.PART_OF and source.pk in _part_of_ancestors(target.pk):
@@ -75,6 +112,9 @@ def relationship_create(
             }
         )
     relationship = Relationship(source=source, target=target, kind=kind)
+    if Relationship.objects.filter(source=source, target=target, kind=kind).exists():
+        raise DomainConflict(f"{relationship} exists already.")
+    relationship._history_user = _person(by)
     try:
         with transaction.atomic():
             return record_save(instance=relationship, actor=by)
@@ -131,12 +171,28 @@ def installed_software_record(
     restores. Without an explicit licence, one with a free seat is allocated; none free → the
     installation is recorded without one and a ``licence_missing`` error is raised as a record."""
     now = installed_at or timezone.now()
+    if licence is not None and licence.licence_product_id != version.product.licence_product_id:
+        raise DomainValidationError(
+            {
+                "licence": f"{licence} is a licence of {licence.licence_product}; "
+                f"{version.product} needs "
+                f"{version.product.licence_product or 'no licence'}."
+            }
+        )
     ConfigurationItem.objects.select_for_update().filter(pk=ci.pk).first()  # serialise per CI
     current = InstalledSoftware.objects.filter(
         ci=ci, product_id=version.product_id, removed_at__isnull=True
     ).first()
     if current is not None and current.version_id == version.pk:
         return current
+    if current is not None and now < current.installed_at:
+        raise DomainValidationError(
+            {
+                "installed_at": f"{current.version} was installed on {ci} at "
+                f"{current.installed_at:%Y-%m-%d %H:%M} UTC; a later version cannot be "
+                "installed before that."
+            }
+        )
     if current is not None:
         current.removed_at = now
         current.save(update_fields=["removed_at"])
@@ -175,7 +231,7 @@ def installed_software_record(
             ci=ci,
             software_version=version,
             reference=source_reference,
-            fingerprint=f"licence_missing:ci={ci.pk}:product={version.product_id}",
+            fingerprint=fingerprint_licence_missing(ci_id=ci.pk, product_id=version.product_id),
         )
     return row
 
@@ -255,3 +311,460 @@ def discrepancy_resolve(*, discrepancy: Discrepancy, by, resolution: str) -> Dis
     discrepancy.save(update_fields=["resolved_at", "resolved_by", "resolution"])
     audit_record(actor=by, action="cmdb.discrepancy.resolve", target=discrepancy, reason=resolution)
     return discrepancy
+
+
+# Configuration items: retire and delete.
+
+
+@transaction.atomic
+def ci_retire(*, ci: ConfigurationItem, by, reason: str) -> ConfigurationItem:
+    """Set a CI's status to retired (under a row lock), with the reason in its history and the
+    audit log. Relationships and current installations are left as they are: the integrity check
+    flags them (broken_relationship, retired_target) so someone decides what happens to them."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainValidationError({"reason": "Say why the configuration item is retired."})
+    ci = ConfigurationItem.objects.select_for_update().get(pk=ci.pk)
+    if ci.status == CIStatus.RETIRED:
+        raise DomainConflict(f"{ci} is already retired.")
+    ci.status = CIStatus.RETIRED
+    ci._history_user = _person(by)
+    ci._change_reason = reason[:100]
+    return record_save(instance=ci, actor=by, action="cmdb.configurationitem.retire", reason=reason)
+
+
+@transaction.atomic
+def ci_delete(*, ci: ConfigurationItem, by, reason: str = "") -> None:
+    """Delete a CI that never carried software (a mistaken entry). A CI with installed-software
+    records (current or past) is part of a baseline a back-out may need: retire it instead."""
+    ci = ConfigurationItem.objects.select_for_update().get(pk=ci.pk)
+    if InstalledSoftware.objects.filter(ci=ci).exists():
+        raise DomainConflict(
+            f"{ci} has installed-software records (the baseline a back-out restores); "
+            "retire it instead of deleting it."
+        )
+    ci._history_user = _person(by)
+    record_delete(instance=ci, actor=by, reason=reason)
+
+
+@transaction.atomic
+def relationship_delete(*, relationship: Relationship, by, reason: str = "") -> None:
+    """Remove a relationship; its history and an audit event keep what it was."""
+    relationship = Relationship.objects.select_related("source", "target").get(pk=relationship.pk)
+    relationship._history_user = _person(by)
+    record_delete(instance=relationship, actor=by, reason=reason)
+
+
+# Licences. Seats in use are never stored: they are counted from installations.
+
+
+def _check_licence(licence: Licence) -> None:
+    errors = {}
+    if licence.metric != LicenceMetric.SITE and licence.seats is None:
+        errors["seats"] = "Give the number of seats (only site licences have none)."
+    if licence.metric == LicenceMetric.SITE and licence.seats is not None:
+        licence.seats = None  # a site licence has no seat count to run out of
+    if licence.valid_from and licence.valid_until and licence.valid_until < licence.valid_from:
+        errors["valid_until"] = "The licence cannot end before it starts."
+    if errors:
+        raise DomainValidationError(errors)
+
+
+@transaction.atomic
+def licence_create(*, by, **fields) -> Licence:
+    """Create a licence for a licence product (seats required unless it is a site licence)."""
+    licence = Licence(**fields)
+    _check_licence(licence)
+    licence._history_user = _person(by)
+    return record_save(instance=licence, actor=by)
+
+
+@transaction.atomic
+def licence_update(*, licence: Licence, by, reason: str = "", **fields) -> Licence:
+    """Change a licence's terms under a row lock. Lowering the seats below those in use is
+    allowed (contracts shrink); the integrity check then reports the over-use."""
+    licence = Licence.objects.select_for_update().get(pk=licence.pk)
+    for name, value in fields.items():
+        setattr(licence, name, value)
+    _check_licence(licence)
+    licence._history_user = _person(by)
+    return record_save(instance=licence, actor=by, reason=reason)
+
+
+@transaction.atomic
+def licence_delete(*, licence: Licence, by, reason: str = "") -> None:
+    """Delete a licence no installation has ever consumed (otherwise 409: it is history)."""
+    licence._history_user = _person(by)
+    record_delete(instance=licence, actor=by, reason=reason)
+
+
+# Errors reported by a person.
+
+
+@transaction.atomic
+def discrepancy_report(
+    *,
+    by,
+    kind: str,
+    subject: str,
+    expected: str = "",
+    found: str = "",
+    ci=None,
+    licence=None,
+    software_version=None,
+    reference: str = "",
+) -> Discrepancy:
+    """Record a CMDB or licence error noticed by a person (source ``manual``). The same problem
+    already open (same kind, object and subject) is a 409 naming the open record."""
+    subject = (subject or "").strip()
+    if not subject:
+        raise DomainValidationError({"subject": "Say what the error is about."})
+    if kind not in ERROR_KIND_CATEGORY:
+        raise DomainValidationError({"kind": f"Unknown kind {kind!r}."})
+    fingerprint = (
+        f"manual:{kind}:ci={ci.pk if ci else '-'}:licence={licence.pk if licence else '-'}:"
+        f"{subject.lower()}"
+    )[:255]
+    record, created = discrepancy_record(
+        kind=kind,
+        source=ErrorSource.MANUAL,
+        subject=subject,
+        expected=expected,
+        found=found,
+        ci=ci,
+        licence=licence,
+        software_version=software_version,
+        reference=reference,
+        fingerprint=fingerprint,
+    )
+    if not created:
+        raise DomainConflict(
+            f"This error is already recorded and open (#{record.pk}).", extra={"id": record.pk}
+        )
+    audit_record(actor=by, action="cmdb.discrepancy.report", target=record, after={"kind": kind})
+    return record
+
+
+# The integrity check.
+
+RESOLVED_BY_CHECK = "No longer found by the integrity check."
+CHECKED_KINDS = (
+    ErrorKind.SEATS_EXCEEDED,
+    ErrorKind.LICENCE_EXPIRED,
+    ErrorKind.LICENCE_MISSING,
+    ErrorKind.BROKEN_RELATIONSHIP,
+    ErrorKind.RETIRED_TARGET,
+    ErrorKind.DUPLICATE_IDENTITY,
+    ErrorKind.UNAUTHORISED_SOFTWARE,
+)
+# Licence seat alerts are states kept in the audit log: the latest of these per licence.
+ALERT_OVER = "cmdb.licence.seats_over"
+ALERT_LOW = "cmdb.licence.seats_low"
+ALERT_CLEARED = "cmdb.licence.seats_ok"
+
+
+def fingerprint_licence_missing(*, ci_id: int, product_id: int) -> str:
+    return f"licence_missing:ci={ci_id}:product={product_id}"
+
+
+def _findings_licences(today) -> tuple[dict[str, dict], list]:
+    """seats_exceeded and licence_expired, plus the usage rows the alerts need (one query each)."""
+    findings = {}
+    usage = list(licences_with_usage())
+    for licence in usage:
+        if licence.is_over:
+            findings[f"seats_exceeded:licence={licence.pk}"] = {
+                "kind": ErrorKind.SEATS_EXCEEDED,
+                "subject": str(licence),
+                "expected": f"at most {licence.seats} seats in use",
+                "found": f"{licence.seats_in_use} seats in use",
+                "licence_id": licence.pk,
+            }
+    expired = (
+        Licence.objects.filter(valid_until__lt=today)
+        .annotate(active=Count("installations", filter=Q(installations__removed_at__isnull=True)))
+        .filter(active__gt=0)
+        .values("pk", "name", "valid_until", "active")
+    )
+    for row in expired:
+        findings[f"licence_expired:licence={row['pk']}"] = {
+            "kind": ErrorKind.LICENCE_EXPIRED,
+            "subject": row["name"],
+            "expected": "no current installation on an expired licence",
+            "found": f"expired on {row['valid_until']:%Y-%m-%d}, "
+            f"still consumed by {row['active']} installation(s)",
+            "licence_id": row["pk"],
+        }
+    return findings, usage
+
+
+def _findings_installations() -> dict[str, dict]:
+    """licence_missing, retired_target and unauthorised_software: filtered in SQL, so only the
+    installations that have the problem come back, never the whole estate."""
+    findings = {}
+    current = InstalledSoftware.objects.filter(removed_at__isnull=True)
+    missing = current.filter(
+        licence__isnull=True, product__licence_product__isnull=False
+    ).values_list(
+        "ci_id",
+        "ci__identifier",
+        "product_id",
+        "version_id",
+        "product__name",
+        "version__version",
+        "product__licence_product__name",
+    )
+    for ci_id, identifier, product_id, version_id, product, version, licence_product in missing:
+        findings[fingerprint_licence_missing(ci_id=ci_id, product_id=product_id)] = {
+            "kind": ErrorKind.LICENCE_MISSING,
+            "subject": f"{product} {version} on {identifier}",
+            "expected": f"a licence of {licence_product}",
+            "found": "installed without a licence",
+            "ci_id": ci_id,
+            "software_version_id": version_id,
+        }
+    retired = (
+        current.filter(ci__status=CIStatus.RETIRED)
+        .values("ci_id", "ci__identifier")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in retired:
+        findings[f"retired_target:ci={row['ci_id']}"] = {
+            "kind": ErrorKind.RETIRED_TARGET,
+            "subject": row["ci__identifier"],
+            "expected": "no current software on a retired configuration item",
+            "found": f"retired, yet {row['n']} installation(s) recorded as current",
+            "ci_id": row["ci_id"],
+        }
+    # The versions that are not authorised are few: start from them, through the version index.
+    not_authorised = SoftwareVersion.objects.exclude(status=VersionStatus.AUTHORISED).values("pk")
+    unauthorised = current.filter(version__in=not_authorised).values_list(
+        "ci_id",
+        "ci__identifier",
+        "version_id",
+        "product__name",
+        "version__version",
+        "version__status",
+    )
+    for ci_id, identifier, version_id, product, version, status in unauthorised:
+        findings[f"unauthorised_software:ci={ci_id}:version={version_id}"] = {
+            "kind": ErrorKind.UNAUTHORISED_SOFTWARE,
+            "subject": f"{product} {version} on {identifier}",
+            "expected": "an authorised version from the DSL",
+            "found": f"version is {VersionStatus(status).label.lower()} in the DSL",
+            "ci_id": ci_id,
+            "software_version_id": version_id,
+        }
+    return findings
+
+
+def _findings_items() -> dict[str, dict]:
+    """broken_relationship and duplicate_identity."""
+    findings = {}
+    retired = CIStatus.RETIRED
+    broken = Relationship.objects.filter(
+        Q(source__status=retired) | Q(target__status=retired)
+    ).values_list(
+        "pk",
+        "kind",
+        "source_id",
+        "source__identifier",
+        "source__status",
+        "target_id",
+        "target__identifier",
+        "target__status",
+    )
+    for pk, kind, source_id, source, source_status, target_id, target, target_status in broken:
+        dead = [
+            name
+            for name, status in ((source, source_status), (target, target_status))
+            if status == retired
+        ]
+        # Shown on the live end: it is the one whose dependency is broken.
+        ci_id = target_id if source_status == retired and target_status != retired else source_id
+        findings[f"broken_relationship:relationship={pk}"] = {
+            "kind": ErrorKind.BROKEN_RELATIONSHIP,
+            "subject": f"{source} {RelationshipKind(kind).label} {target}",
+            "expected": "both ends in service",
+            "found": f"{' and '.join(dead)} {'is' if len(dead) == 1 else 'are'} retired",
+            "ci_id": ci_id,
+        }
+    serial = Lower(Trim(KeyTextTransform("serial_number", "attributes")))
+    hardware = (
+        ConfigurationItem.objects.filter(kind__in=HARDWARE_KINDS)
+        .exclude(status=CIStatus.RETIRED)
+        .annotate(serial=serial)
+        .exclude(serial__isnull=True)
+        .exclude(serial="")
+    )
+    # Two steps, not one self-join: the shared values are few, and a join on the computed
+    # serial makes PostgreSQL misjudge the row count badly (and JIT-compile the plan).
+    duplicated = list(
+        hardware.order_by()
+        .values("serial")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .values_list("serial", flat=True)
+    )
+    sharing: dict[str, list] = {}
+    shown: dict[str, str] = {}
+    rows = []
+    for start in range(0, len(duplicated), 2000):  # bounded IN lists (SQLite's variable limit)
+        rows += hardware.filter(serial__in=duplicated[start : start + 2000]).values_list(
+            "pk", "identifier", "serial", Trim(KeyTextTransform("serial_number", "attributes"))
+        )
+    rows.sort(key=lambda row: row[1])
+    for ci_id, identifier, value, raw in rows:
+        sharing.setdefault(value, []).append((ci_id, identifier))
+        shown.setdefault(value, raw)
+    for value, items in sharing.items():
+        findings[f"duplicate_identity:serial={value}"[:255]] = {
+            "kind": ErrorKind.DUPLICATE_IDENTITY,
+            "subject": f"serial number {shown[value]}",
+            "expected": "one configuration item per serial number",
+            "found": f"shared by {', '.join(identifier for _, identifier in items)}",
+            "ci_id": items[0][0],
+        }
+    return findings
+
+
+def discrepancies_sync(
+    *, findings: dict[str, dict], source: str, kinds, resolution: str, reference: str | None = None
+) -> tuple[list[Discrepancy], int]:
+    """The bulk form of :func:`discrepancy_record` for a check that sees the whole estate at once:
+    record every finding (``fingerprint → fields``) not already open, and resolve the open records
+    of this ``source`` and these ``kinds`` that the check no longer finds (``resolved_by`` None).
+    A few queries whatever the number of findings (open records are as many as the problems,
+    not as the estate). Returns the new records and the number resolved. Runs in the caller's
+    transaction."""
+    now = timezone.now()
+    open_records = Discrepancy.objects.filter(resolved_at__isnull=True)
+    already_open = set(open_records.values_list("fingerprint", flat=True))
+    new = [
+        Discrepancy(
+            category=ERROR_KIND_CATEGORY[fields["kind"]],
+            source=source,
+            fingerprint=fingerprint,
+            detected_at=now,
+            **{**fields, "subject": fields["subject"][:200]},
+        )
+        for fingerprint, fields in findings.items()
+        if fingerprint not in already_open
+    ]
+    # ignore_conflicts: a record opened by another process meanwhile wins, no duplicate is made.
+    Discrepancy.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)
+    # A check of one release (``reference``) resolves only what it found before for that release.
+    checked = open_records.filter(source=source, kind__in=list(kinds))
+    if reference is not None:
+        checked = checked.filter(reference=reference)
+    stale_ids = [
+        pk
+        for pk, fingerprint in checked.values_list("pk", "fingerprint")
+        if fingerprint not in findings
+    ]
+    for start in range(0, len(stale_ids), 500):
+        Discrepancy.objects.filter(pk__in=stale_ids[start : start + 500]).update(
+            resolved_at=now, resolved_by=None, resolution=resolution
+        )
+    return new, len(stale_ids)
+
+
+def _alert_states(licence_ids) -> dict[int, str]:
+    """The latest seat-alert action per licence, from the audit log (one query)."""
+    events = (
+        AuditEvent.objects.filter(
+            content_type=ContentType.objects.get_for_model(Licence),
+            action__in=[ALERT_OVER, ALERT_LOW, ALERT_CLEARED],
+        )
+        .order_by("object_id", "occurred_at", "id")
+        .values_list("object_id", "action")
+    )
+    states = {}
+    for object_id, action in events:
+        states[int(object_id)] = action  # later events overwrite earlier ones
+    return {pk: states.get(pk, ALERT_CLEARED) for pk in licence_ids}
+
+
+def _licence_alerts(usage, *, notify: bool) -> list[dict]:
+    """Move each licence's seat alert to its current state, recorded in the audit log; a newly
+    raised alert is emailed once (after commit) to the configuration managers. Site and expired
+    licences raise none (an expired licence in use is an error record instead)."""
+    states = _alert_states([licence.pk for licence in usage])
+    content_type = ContentType.objects.get_for_model(Licence)
+    events, raised = [], []
+    for licence in usage:
+        if licence.metric == LicenceMetric.SITE or licence.is_expired:
+            wanted = ALERT_CLEARED
+        elif licence.is_over:
+            wanted = ALERT_OVER
+        elif licence.is_low:
+            wanted = ALERT_LOW
+        else:
+            wanted = ALERT_CLEARED
+        if states[licence.pk] == wanted:
+            continue
+        figures = {
+            "seats": licence.seats,
+            "in_use": licence.seats_in_use,
+            "free": licence.seats_free,
+            "threshold": licence.low_seat_threshold,
+        }
+        # What audit_record writes for the system, inserted in bulk: a first run over a large
+        # estate can move hundreds of licences at once.
+        events.append(
+            AuditEvent(
+                actor_name=SYSTEM_ACTOR,
+                action=wanted,
+                content_type=content_type,
+                object_id=str(licence.pk),
+                object_repr=str(licence)[:200],
+                after=figures,
+            )
+        )
+        if wanted != ALERT_CLEARED:
+            raised.append(
+                {"id": licence.pk, "name": str(licence), "over": wanted == ALERT_OVER, **figures}
+            )
+    AuditEvent.objects.bulk_create(events, batch_size=500)
+    if raised and notify:
+        from cmdb.tasks import licence_alerts_notify
+
+        transaction.on_commit(lambda: licence_alerts_notify.delay(alerts=raised))
+    return raised
+
+
+@transaction.atomic
+def cmdb_integrity_check(*, notify: bool = True) -> dict:
+    """Look at the whole CMDB for what it says that cannot be right, and keep the error records in
+    step: licences over-used or expired but in use, installations lacking a licence, on retired
+    CIs or of versions that are not authorised, relationships to retired CIs, hardware sharing a
+    serial number. New problems are recorded (source ``integrity_check``, one open record per
+    fingerprint), records of problems no longer found are resolved, and licence seat alerts newly
+    raised are emailed to the configuration managers after commit (``notify``).
+
+    Every finding is computed by an aggregate or filtered query, so the cost follows the number of
+    problems, not the size of the estate. One transaction; safe to run again at any time."""
+    today = timezone.localdate()
+    licence_findings, usage = _findings_licences(today)
+    findings = {**licence_findings, **_findings_installations(), **_findings_items()}
+    new, resolved = discrepancies_sync(
+        findings=findings,
+        source=ErrorSource.INTEGRITY_CHECK,
+        kinds=CHECKED_KINDS,
+        resolution=RESOLVED_BY_CHECK,
+    )
+    alerts = _licence_alerts(usage, notify=notify)
+    summary = {
+        "found": len(findings),
+        "new": len(new),
+        "resolved": resolved,
+        "alerts": len(alerts),
+        "by_kind": {
+            kind: sum(1 for fields in findings.values() if fields["kind"] == kind)
+            for kind in CHECKED_KINDS
+        },
+    }
+    if new or resolved:
+        audit_record(action="cmdb.integrity_check", after=summary)
+    return summary

@@ -14,7 +14,13 @@ handler404 = core_views.page_not_found
 handler500 = core_views.server_error
 
 # Each app's API module has `app_name` (its namespace), a `router` and `urlpatterns`.
-API_MODULES = ["releasemgmt.core.api.urls", "dsl_dhs.api.urls", "cmdb.api.urls", "releases.api.urls"]
+API_MODULES = [
+    "releasemgmt.core.api.urls",
+    "dsl_dhs.api.urls",
+    "cmdb.api.urls",
+    "releases.api.urls",
+    "releases.api.deployment_urls",
+]
 _api = [import_module(name) for name in API_MODULES]
 
 api_v1 = [

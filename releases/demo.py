@@ -147,6 +147,7 @@ def seed(stdout) -> None:
             change_type="normal",
         )
     if Release.objects.filter(title__startswith="Billing 3.5.0").exists():
+        _seed_pilot(manager, categories, stdout)
         stdout.write("Demo releases already present.")
         return
 
@@ -258,6 +259,93 @@ def seed(stdout) -> None:
         days=3,
     )
     _walk(emergency, manager, ["plan"], reason="Emergency CAB")
+    _seed_pilot(manager, categories, stdout)
     stdout.write(
         f"Demo releases: {Release.objects.count()} (closed baseline, requested, planned, testing, accepted)."
+    )
+
+
+PILOT_TITLE = "Microsoft 365 Apps 2412 pilot"
+
+
+def _seed_pilot(manager, categories, stdout) -> None:
+    """A release in ``installing`` on 20 workstations for the reference agents
+    (``make agents``). A new one is made whenever no release is installing — e.g. after the
+    last demo backed out."""
+    from cmdb.choices import CIKind
+    from cmdb.services import ci_create
+    from releases.choices import ReleaseState
+    from releases.services import deployment
+
+    if Release.objects.filter(state=ReleaseState.INSTALLING).exists():
+        return
+    old, new = _version("Microsoft 365 Apps", "2410"), _version("Microsoft 365 Apps", "2412")
+    workstations = list(
+        ConfigurationItem.objects.filter(identifier__startswith="ws-", status="active").order_by(
+            "identifier"
+        )[:20]
+    )
+    if old is None or new is None or len(workstations) < 20:
+        return
+    unit = ConfigurationItem.objects.filter(identifier="workplace").first() or ci_create(
+        by=None,
+        identifier="workplace",
+        name="Digital workplace",
+        kind=CIKind.SERVICE,
+        owner="End-user computing",
+        attributes={"tier": 2, "support_group": "EUC"},
+    )
+    UnitComponent.objects.get_or_create(unit=unit, product=new.product)
+    now = timezone.now().replace(second=0, microsecond=0)
+    release = services.release_create(
+        by=manager,
+        title=PILOT_TITLE,
+        level=ReleaseLevel.DELTA,
+        release_unit=unit,
+        category=categories["Standard change"],
+        distribution_start=now - timedelta(hours=2),
+        distribution_end=now + timedelta(days=6),
+        installation_start=now - timedelta(minutes=1),
+        installation_end=now + timedelta(days=7),
+        backout_decision_minutes=15,
+        wave_size=5,
+        wave_interval_minutes=1,
+    )
+    services.release_item_add(
+        release=release, by=manager, software_version=new, replaces_version=old, restore_version=old
+    )
+    services.release_targets_set(release=release, cis=workstations, by=manager)
+    services.release_backout_plan_set(
+        release=release,
+        by=manager,
+        steps=["Uninstall 2412", "Reinstall 2410 from the DSL", "Check Outlook starts"],
+    )
+    services.release_failure_condition_add(
+        release=release, by=manager, kind=FailureConditionKind.FAILURE_RATE_ABOVE, threshold=20
+    )
+    services.release_failure_condition_add(
+        release=release, by=manager, kind=FailureConditionKind.WINDOW_ENDED_WITH_PENDING
+    )
+    release = _walk(release, manager, ["plan", "build", "start_tests"], reason="Pilot approved")
+    _sign_off(release, manager)
+    release = _walk(release, manager, ["accept", "plan_rollout"])
+    for task in release.rollout_tasks.filter(status="pending"):
+        services.rollout_task_complete(task=task, by=manager)
+    release = _walk(release, manager, ["verify", "distribute"])
+    for target in release.targets.all():
+        deployment.target_report(
+            target_id=target.pk,
+            kind="distribution",
+            status="succeeded",
+            report_id=f"demo-{target.pk}",
+            detail="pushed by the software distribution tool",
+        )
+    _walk(
+        Release.objects.get(pk=release.pk),
+        manager,
+        ["install"],
+        reason="Pilot waves of 5, one a minute",
+    )
+    stdout.write(
+        f"Demo: {release.number} is installing on 20 workstations — start its agents with `make agents`."
     )

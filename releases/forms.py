@@ -7,12 +7,20 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models.functions import Lower
 
-from cmdb.choices import SERVICE_KINDS, CIStatus
+from cmdb.choices import SERVICE_KINDS, CIStatus, Environment
 from cmdb.models import ConfigurationItem
 from dsl_dhs.choices import VersionStatus
 from dsl_dhs.models import HardwareModel, SoftwareVersion
-from releases.choices import FailureConditionKind, TestResult
-from releases.models import ChangeRequest, Release, UnitComponent
+from releases.choices import (
+    DistributionMethod,
+    DistributionState,
+    FailureConditionKind,
+    FreezeScope,
+    InstallationState,
+    ReleaseLevel,
+    TestResult,
+)
+from releases.models import ChangeRequest, FreezeWindow, Release, UnitComponent
 
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 
@@ -60,7 +68,9 @@ class ReleaseForm(ServiceErrorsMixin, forms.ModelForm):
 
     release_unit = UnitChoiceField(
         queryset=ConfigurationItem.objects.none(),
+        required=False,
         label="Release unit",
+        empty_label="— choose later (required to plan) —",
         help_text="The service or application this release changes.",
     )
     change_requests = ChangeRequestChoiceField(
@@ -69,6 +79,9 @@ class ReleaseForm(ServiceErrorsMixin, forms.ModelForm):
         label="Change requests",
         help_text="Hold Ctrl (⌘ on a Mac) to pick several. A Package release bundles at least two.",
         widget=forms.SelectMultiple(attrs={"size": 6}),
+    )
+    project_url = forms.URLField(
+        max_length=500, required=False, assume_scheme="https", label="Project URL"
     )
 
     class Meta:
@@ -104,6 +117,8 @@ class ReleaseForm(ServiceErrorsMixin, forms.ModelForm):
         )
         self.fields["change_requests"].queryset = ChangeRequest.objects.order_by("-created_at")
         self.fields["category"].empty_label = "— none (nothing waived) —"
+        if not self.instance.pk:
+            self.fields["level"].initial = ReleaseLevel.DELTA
         if self.instance.pk:
             self.fields["owner"] = OwnerChoiceField(
                 queryset=get_user_model()
@@ -127,8 +142,21 @@ class ReleaseForm(ServiceErrorsMixin, forms.ModelForm):
 
 
 class ScheduleForm(ServiceErrorsMixin, forms.ModelForm):
-    """The windows and the back-out decision time. ``datetime-local`` inputs are read in the
-    user's time zone (activated by the middleware) and stored in UTC."""
+    """The windows, the back-out decision time and how the release is deployed (distribution
+    method, installation mode, waves, login threshold). ``datetime-local`` inputs are read in the
+    user's time zone (activated by the middleware) and stored in UTC.
+
+    A deployment field left out of the post keeps its value (a client that only sets the windows
+    does not reset the waves); one that is posted is validated like the others."""
+
+    DEPLOYMENT_FIELDS = (
+        "distribution_method",
+        "deployment_tool",
+        "installation_mode",
+        "wave_size",
+        "wave_interval_minutes",
+        "login_threshold",
+    )
 
     class Meta:
         model = Release
@@ -138,6 +166,12 @@ class ScheduleForm(ServiceErrorsMixin, forms.ModelForm):
             "installation_start",
             "installation_end",
             "backout_decision_minutes",
+            "distribution_method",
+            "deployment_tool",
+            "installation_mode",
+            "wave_size",
+            "wave_interval_minutes",
+            "login_threshold",
         ]
         labels = {
             "distribution_start": "Distribution starts",
@@ -145,6 +179,18 @@ class ScheduleForm(ServiceErrorsMixin, forms.ModelForm):
             "installation_start": "Installation starts",
             "installation_end": "Installation ends",
             "backout_decision_minutes": "Back-out decision deadline (minutes)",
+            "distribution_method": "Distribution method",
+            "deployment_tool": "Deployment tool",
+            "installation_mode": "Installation mode",
+            "wave_size": "Wave size (targets)",
+            "wave_interval_minutes": "Minutes between waves",
+            "login_threshold": "Maximum logged-in users",
+        }
+        help_texts = {
+            "deployment_tool": "The tool that distributes and reports back (e.g. SCCM, Ansible).",
+            "wave_size": "Targets per wave; 0 installs on every target at once.",
+            "login_threshold": "Install when the target's agent reports at most this many "
+            "logged-in users.",
         }
 
     def __init__(self, *args, **kwargs):
@@ -155,12 +201,30 @@ class ScheduleForm(ServiceErrorsMixin, forms.ModelForm):
                 attrs={"type": "datetime-local"}, format=DATETIME_LOCAL
             )
             field.input_formats = [DATETIME_LOCAL, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+        for name in ("wave_size", "wave_interval_minutes", "login_threshold"):
+            self.fields[name].widget.attrs["min"] = 0
+        if self.is_bound:
+            for name in self.DEPLOYMENT_FIELDS:
+                if name not in self.data:
+                    del self.fields[name]
+
+    def clean(self):
+        data = super().clean()
+        method = data.get("distribution_method")
+        tool = (data.get("deployment_tool") or "").strip()
+        if (
+            method == DistributionMethod.DEPLOYMENT_TOOL
+            and "deployment_tool" in self.fields
+            and not tool
+        ):
+            self.add_error("deployment_tool", "Name the deployment tool that reports back.")
+        return data
 
     def validate_unique(self):
         """Constraints (window order) are checked by the service's ``full_clean``."""
 
     def service_fields(self) -> dict:
-        return {name: self.cleaned_data[name] for name in self.Meta.fields}
+        return {name: self.cleaned_data[name] for name in self.Meta.fields if name in self.fields}
 
 
 class VersionChoiceField(forms.ModelChoiceField):
@@ -181,6 +245,7 @@ class SoftwareItemForm(ServiceErrorsMixin, forms.Form):
     software_version = VersionChoiceField(
         queryset=SoftwareVersion.objects.none(),
         label="Software version",
+        empty_label="— choose an authorised version —",
         help_text="Only authorised DSL versions can enter a release.",
     )
     change_request = ReleaseChangeChoiceField(
@@ -208,7 +273,9 @@ class HardwareItemForm(ServiceErrorsMixin, forms.Form):
     SERVICE_FIELDS = {"items": "hardware_model"}
 
     hardware_model = forms.ModelChoiceField(
-        queryset=HardwareModel.objects.order_by("manufacturer", "name"), label="Hardware model"
+        queryset=HardwareModel.objects.order_by("manufacturer", "name"),
+        label="Hardware model",
+        empty_label="— choose a model —",
     )
     quantity = forms.IntegerField(min_value=1, initial=1)
     change_request = ReleaseChangeChoiceField(
@@ -321,3 +388,131 @@ class SignOffForm(ServiceErrorsMixin, forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="A link or a note: what shows the result.",
     )
+
+
+# Deployment and back-out.
+
+
+class TargetFilterForm(forms.Form):
+    """The per-target table's filter: an installation state and/or a distribution state."""
+
+    state = forms.ChoiceField(
+        choices=[("", "Any installation state"), *InstallationState.choices],
+        required=False,
+        label="Installation",
+    )
+    distribution = forms.ChoiceField(
+        choices=[("", "Any distribution state"), *DistributionState.choices],
+        required=False,
+        label="Distribution",
+    )
+
+
+class InstallNowForm(forms.Form):
+    """The manual trigger of one target; the reason only counts during a freeze, for someone
+    allowed to override it."""
+
+    freeze_override_reason = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Reason for overriding the freeze",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+class EmergencyInstallForm(ServiceErrorsMixin, forms.Form):
+    """``install`` despite a freeze window: an emergency, with a reason that is audited."""
+
+    SERVICE_FIELDS = {"freeze_override_reason": "reason"}
+
+    reason = forms.CharField(
+        max_length=2000,
+        label="Why this cannot wait for the freeze to end",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Name the incident or emergency change; the override is audited.",
+    )
+
+
+class ApproveBackoutForm(forms.Form):
+    reason = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Reason (optional)",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+class OverrideRequestForm(ServiceErrorsMixin, forms.Form):
+    """Ask to continue despite the met condition; a different person confirms."""
+
+    reason = forms.CharField(
+        max_length=2000,
+        label="Why continuing is safer than backing out",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="At least a sentence. Another person with the override permission must confirm; "
+        "the override is counted.",
+    )
+
+
+class FreezeWindowForm(ServiceErrorsMixin, forms.ModelForm):
+    """Declare a freeze window. Start and end are read in the user's time zone and stored in
+    UTC; the scope names an environment or a release unit when it is not everything."""
+
+    release_unit = UnitChoiceField(
+        queryset=ConfigurationItem.objects.none(),
+        required=False,
+        label="Release unit",
+        empty_label="— choose a release unit —",
+    )
+
+    class Meta:
+        model = FreezeWindow
+        fields = ["start", "end", "scope", "environment", "release_unit", "reason"]
+        labels = {"start": "Starts", "end": "Ends", "scope": "Applies to"}
+        widgets = {"scope": forms.RadioSelect}
+        help_texts = {"reason": "Shown wherever an installation is refused because of it."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("start", "end"):
+            field = self.fields[name]
+            field.widget = forms.DateTimeInput(
+                attrs={"type": "datetime-local"}, format=DATETIME_LOCAL
+            )
+            field.input_formats = [DATETIME_LOCAL, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+        self.fields["scope"].initial = FreezeScope.EVERYTHING
+        self.fields["environment"].choices = [
+            ("", "— choose an environment —"),
+            *Environment.choices,
+        ]
+        self.fields["release_unit"].queryset = ConfigurationItem.objects.filter(
+            kind__in=SERVICE_KINDS
+        ).order_by("identifier")
+
+    def clean(self):
+        data = super().clean()
+        scope = data.get("scope")
+        # What the scope does not use is dropped, so a stale choice does not linger.
+        if scope != FreezeScope.ENVIRONMENT:
+            data["environment"] = ""
+        if scope != FreezeScope.RELEASE_UNIT:
+            data["release_unit"] = None
+        if scope == FreezeScope.ENVIRONMENT and not data.get("environment"):
+            self.add_error("environment", "Choose the environment the freeze applies to.")
+        if scope == FreezeScope.RELEASE_UNIT and not data.get("release_unit"):
+            self.add_error("release_unit", "Choose the release unit the freeze applies to.")
+        return data
+
+    def _post_clean(self):
+        """Model validation (end after start) is the service's ``full_clean``."""
+
+    def service_fields(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "start": data["start"],
+            "end": data["end"],
+            "scope": data["scope"],
+            "environment": data["environment"],
+            "release_unit": data["release_unit"],
+            "reason": data["reason"],
+        }

@@ -4,41 +4,67 @@ requests. Thin: forms parse, ``releases.services`` decide (the same services as 
 selectors read. A ``DomainError`` becomes a form error or a visible message with its status
 (400/403/409), never a 500."""
 
+import json
+import math
+
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Count
-from django.http import Http404
+from django.http import Http404, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
 
 from cmdb.choices import SERVICE_KINDS
 from cmdb.models import ConfigurationItem
 from releasemgmt.core.exceptions import DomainConflict, DomainError, DomainValidationError
-from releases import selectors, services
-from releases.choices import ReleaseLevel, ReleaseState
+from releasemgmt.core.services import record_delete
+from releases import selectors, selectors_deployment, services
+from releases.choices import (
+    DistributionState,
+    InstallationMode,
+    InstallationState,
+    OverrideStatus,
+    ReleaseLevel,
+    ReleaseState,
+    RolloutTaskStatus,
+    TestResult,
+)
 from releases.filtersets import ChangeRequestFilterSet, ReleaseFilterSet
 from releases.forms import (
+    ApproveBackoutForm,
     BackoutPlanForm,
+    EmergencyInstallForm,
     FailureConditionForm,
+    FreezeWindowForm,
     HardwareItemForm,
+    InstallNowForm,
+    OverrideRequestForm,
     ReleaseForm,
     ScheduleForm,
     SignOffForm,
     SoftwareItemForm,
+    TargetFilterForm,
     TargetsForm,
     TransitionForm,
 )
 from releases.models import (
+    BackoutOverride,
     ChangeRequest,
     FailureCondition,
+    FreezeWindow,
     Release,
     ReleaseItem,
+    ReleaseTarget,
     RolloutTask,
     TestScopeItem,
+    VerificationCheck,
 )
-from releases.templatetags.releases_tags import STATE_FAMILIES, transition_label
+from releases.services import deployment
+from releases.templatetags.releases_tags import transition_label
 
 PAGE_SIZES = (25, 50, 100)
 DEFAULT_PAGE_SIZE = 25
@@ -107,11 +133,11 @@ def release_list(request):
         "states": [
             (state.value, state.label, state.value in selected_states) for state in ReleaseState
         ],
+        "selected_state_count": len(selected_states),
         "levels": ReleaseLevel.choices,
         "units": ConfigurationItem.objects.filter(kind__in=SERVICE_KINDS)
         .order_by("identifier")
         .values_list("id", "identifier"),
-        "families": STATE_FAMILIES,
     }
     return render(request, "releases/release_list.html", context, status=200 if valid else 400)
 
@@ -138,30 +164,43 @@ def _get_release(pk: int) -> Release:
         raise Http404("No such release.") from None
 
 
-def _transitions(release: Release, user) -> list[dict]:
+def _transitions(release: Release, user, *, install_freezes=()) -> list[dict]:
     """The transitions ``user`` may take now, each with what would stop it (shown before the
-    click) and whether it needs a reason."""
-    return [
-        {
-            "name": name,
-            "label": transition_label(name),
-            "problems": services.condition_problems(release, name),
-            "reason_required": name in services.REASON_REQUIRED,
-            "help": (getattr(Release, name).__doc__ or "").strip().split("\n")[0],
-        }
-        for name in services.available_transitions(release, user)
-    ]
+    click) and whether it needs a reason. The back-out decision is not among them: it has its
+    own panel (approve, or request an override that a second person confirms)."""
+    rows = []
+    for name in services.available_transitions(release, user):
+        if name in DECIDED_IN_PANEL:
+            continue
+        problems = services.condition_problems(release, name)
+        if name == "install" and install_freezes:
+            problems = [*problems, _freeze_problem(release, install_freezes)]
+        rows.append(
+            {
+                "name": name,
+                "label": transition_label(name),
+                "problems": problems,
+                "reason_required": name in services.REASON_REQUIRED,
+                "help": (getattr(Release, name).__doc__ or "").strip().split("\n")[0],
+            }
+        )
+    return rows
 
 
 def _can_edit(release: Release, user) -> bool:
     return release.is_editable and user.has_perm("releases.change_release")
 
 
-def _render_detail(request, pk: int, *, status: int = 200, error=None, sign_off_forms=None):
+def _render_detail(
+    request, pk: int, *, status: int = 200, error=None, sign_off_forms=None, decision_forms=None
+):
     """The release page; ``error`` is a refused action (``{"title", "message", "problems"}``)
-    shown at the top, ``sign_off_forms`` bound forms that failed, keyed by test item."""
+    shown at the top, ``sign_off_forms`` bound forms that failed, keyed by test item,
+    ``decision_forms`` bound back-out/emergency forms that failed (``approve``, ``override``,
+    ``emergency``)."""
     release = _get_release(pk)
     sign_off_forms = sign_off_forms or {}
+    decision_forms = decision_forms or {}
     can_sign_off = release.state == ReleaseState.TESTING and request.user.has_perm(
         "releases.test_release"
     )
@@ -174,10 +213,20 @@ def _render_detail(request, pk: int, *, status: int = 200, error=None, sign_off_
         }
         for item in release.test_scope.all()
     ]
+    install_freezes = _install_freezes(release)
+    if release.state == ReleaseState.BACKOUT_REQUIRED:
+        _attach_decision(release, decision_forms)
     context = {
         "release": release,
         "diff": selectors.baseline_diff(release),
-        "transitions": _transitions(release, request.user),
+        "transitions": _transitions(release, request.user, install_freezes=install_freezes),
+        "tests_done": sum(
+            item.result in (TestResult.PASSED, TestResult.WAIVED)
+            for item in release.test_scope.all()
+        ),
+        "tasks_done": sum(
+            task.status != RolloutTaskStatus.PENDING for task in release.rollout_tasks.all()
+        ),
         "can_edit": _can_edit(release, request.user),
         "tests": tests,
         "can_complete_tasks": release.state == ReleaseState.ROLLOUT_PLANNED
@@ -185,24 +234,42 @@ def _render_detail(request, pk: int, *, status: int = 200, error=None, sign_off_
         "error": error,
         "timeline": release.transitions.all(),
         "targets": release.targets.all(),
+        "deployment": _deployment(request, release, request.GET),
+        "verification": _verification_summary(release),
+        "install_freezes": install_freezes,
+        "emergency_form": (
+            decision_forms.get("emergency") or EmergencyInstallForm()
+            if install_freezes and request.user.has_perm("releases.override_freeze")
+            else None
+        ),
     }
     return render(request, "releases/release_detail.html", context, status=status)
 
 
-def _refused(request, pk: int, error: DomainError, title: str):
+def _error_box(error: DomainError, title: str) -> dict:
+    """A refusal as the pages show it. Unmet conditions are listed once (the service's sentence
+    ends with them); an illegal state names what may be done instead."""
+    message, problems = _text(error), error.extra.get("problems", [])
+    listed = " ".join(problems)
+    if problems and message.endswith(listed):
+        message = message[: -len(listed)].rstrip()
+    available = [] if problems else error.extra.get("available_transitions", [])
+    return {
+        "title": title,
+        "message": message,
+        "problems": problems,
+        "available": [transition_label(name) for name in available],
+    }
+
+
+def _refused(request, pk: int, error: DomainError, title: str, **forms):
     """An action the services refused, shown on the release page with the error's status."""
     return _render_detail(
         request,
         pk,
         status=error.status_code,
-        error={
-            "title": title,
-            "message": _text(error),
-            "problems": error.extra.get("problems", []),
-            "available": [
-                transition_label(n) for n in error.extra.get("available_transitions", [])
-            ],
-        },
+        error=_error_box(error, title),
+        decision_forms=forms or None,
     )
 
 
@@ -217,6 +284,13 @@ def release_transition(request, pk, name):
     """Take transition ``name`` with the reason given; a refusal shows the service's message and
     what is missing, with its status (403, 400, 409)."""
     release = get_object_or_404(Release, pk=pk)
+    if name == "override_backout":
+        # Separation of duties: an override is requested by one person and confirmed by another.
+        error = DomainConflict(
+            "An override needs two people: request it with a written reason in the back-out "
+            "panel; another person with the override permission confirms it."
+        )
+        return _refused(request, pk, error, "Override back-out refused")
     form = TransitionForm(request.POST)
     reason = form.data.get("reason", "") if not form.is_valid() else form.cleaned_data["reason"]
     try:
@@ -559,4 +633,542 @@ def change_list(request):
 def change_detail(request, pk):
     change = get_object_or_404(ChangeRequest, pk=pk)
     releases = selectors.release_list().filter(change_requests=change).order_by("-created_at")
-    return render(request, "releases/change_detail.html", {"change": change, "releases": releases})
+    context = {
+        "change": change,
+        "releases": releases,
+        "raw_json": json.dumps(change.raw, indent=2, ensure_ascii=False, default=str),
+    }
+    return render(request, "releases/change_detail.html", context)
+
+
+# Deployment: progress, the per-target table, install now, the emergency install.
+
+S = ReleaseState
+IS = InstallationState
+# From verification on, the release page shows the deployment card.
+DEPLOYMENT_STATES = frozenset(
+    {
+        S.VERIFIED,
+        S.DISTRIBUTING,
+        S.DISTRIBUTED,
+        S.INSTALLING,
+        S.INSTALLED,
+        S.REVIEWED,
+        S.CLOSED,
+        S.BACKOUT_REQUIRED,
+        S.BACKING_OUT,
+        S.BACKED_OUT,
+    }
+)
+# States in which the figures move by themselves (agents, the picker, the watchdog): refreshed.
+LIVE_STATES = frozenset(
+    {
+        S.VERIFIED,
+        S.DISTRIBUTING,
+        S.DISTRIBUTED,
+        S.INSTALLING,
+        S.INSTALLED,
+        S.BACKOUT_REQUIRED,
+        S.BACKING_OUT,
+    }
+)
+BACKOUT_STATES = frozenset({S.BACKOUT_REQUIRED, S.BACKING_OUT, S.BACKED_OUT})
+DECIDED_IN_PANEL = frozenset({"approve_backout", "override_backout"})
+INSTALLABLE_NOW = frozenset({IS.PENDING, IS.SCHEDULED, IS.WAITING})
+TARGETS_PER_PAGE = 50
+TARGET_QUERY_KEYS = ("state", "distribution", "page")
+
+
+def _freeze_problem(release: Release, freezes) -> str:
+    names = "; ".join(
+        f"{w.reason} ({w.start:%Y-%m-%d %H:%M}–{w.end:%Y-%m-%d %H:%M} UTC)" for w in freezes
+    )
+    return f"The installation window overlaps a freeze: {names}."
+
+
+def _install_freezes(release: Release) -> list[FreezeWindow]:
+    """Freezes that would refuse ``install`` now (only asked while the release is distributed)."""
+    if release.state != S.DISTRIBUTED or not (
+        release.installation_start and release.installation_end
+    ):
+        return []
+    start = max(timezone.now(), release.installation_start)
+    return deployment.freezes_overlapping(start, release.installation_end, release=release)
+
+
+def _target_query(params) -> str:
+    """The table's filter and page as a query string, from known keys only."""
+    query = QueryDict(mutable=True)
+    for key in TARGET_QUERY_KEYS:
+        value = params.get(key, "")
+        if value:
+            query[key] = value
+    return query.urlencode()
+
+
+def _progress_bars(release: Release, progress: dict) -> list[dict]:
+    """One bar per stage with ``x of N``; the back-out rows once a back-out is in play."""
+    total = progress["targets"]
+    rows = [
+        ("distributed", "Distributed", progress["distributed"], "ok"),
+        ("installed", "Installed", progress["installed"], "ok"),
+        ("failed", "Installation failed", progress["installation_failed"], "bad"),
+        ("distribution_failed", "Distribution failed", progress["distribution_failed"], "bad"),
+        ("running", "Running", progress["running"], "info"),
+        ("scheduled", "Scheduled or waiting", progress["scheduled"], "neutral"),
+        ("halted", "Halted", progress["halted"], "warn"),
+        ("backing_out", "Backing out", progress["backing_out"], "warn"),
+        ("backed_out", "Backed out", progress["backed_out"], "neutral"),
+        ("backout_failed", "Back-out failed", progress["backout_failed"], "bad"),
+    ]
+    always = {"distributed", "installed", "failed"}
+    if release.state in BACKOUT_STATES:
+        always |= {"halted", "backing_out", "backed_out"}
+    elif release.state == S.INSTALLING:
+        always |= {"running", "scheduled"}
+    return [
+        {
+            "key": key,
+            "label": label,
+            "n": n,
+            "total": total,
+            "percent": round(100 * n / total, 1) if total else 0,
+            "tone": tone,
+        }
+        for key, label, n, tone in rows
+        if key in always or n
+    ]
+
+
+def _plan_summary(release: Release, total: int) -> dict:
+    waves = None
+    if release.installation_mode == InstallationMode.SCHEDULED:
+        size = release.wave_size or total or 1
+        waves = math.ceil(total / size) if total else 0
+    return {"waves": waves, "total": total}
+
+
+def _deployment(request, release: Release, params) -> dict | None:
+    """The deployment card: progress from the counters and one grouped query, and a page of the
+    per-target table (CI joined). A fixed number of queries whatever the number of targets."""
+    if release.state not in DEPLOYMENT_STATES:
+        return None
+    progress = selectors_deployment.release_progress(release)
+    filters = TargetFilterForm(params)
+    filters.is_valid()
+    state = filters.cleaned_data.get("state", "")
+    distribution = filters.cleaned_data.get("distribution", "")
+    targets = (
+        ReleaseTarget.objects.filter(release=release)
+        .select_related("ci")
+        .order_by("wave", "ci__identifier", "pk")
+    )
+    if state:
+        targets = targets.filter(installation_state=state)
+    if distribution:
+        targets = targets.filter(distribution_state=distribution)
+    paginator = Paginator(targets, TARGETS_PER_PAGE)
+    if not distribution:  # counted already by the grouped query: no COUNT(*)
+        counts = progress["by_installation_state"]
+        paginator.__dict__["count"] = counts.get(state, 0) if state else progress["targets"]
+    page = paginator.get_page(params.get("page"))
+    user = request.user
+    can_install_now = release.state == S.INSTALLING and user.has_perm("releases.deploy_release")
+    freezes_now = deployment.freezes_at(timezone.now(), release=release) if can_install_now else []
+    filter_query = _target_query({"state": state, "distribution": distribution})
+    return {
+        "progress": progress,
+        "bars": _progress_bars(release, progress),
+        "plan": _plan_summary(release, progress["targets"]),
+        "filters": filters,
+        "state_options": [
+            (value, label, progress["by_installation_state"].get(value, 0))
+            for value, label in InstallationState.choices
+        ],
+        "distribution_options": DistributionState.choices,
+        "state": state,
+        "distribution": distribution,
+        "page": page,
+        "query": _target_query({"state": state, "distribution": distribution, "page": page.number}),
+        "filter_query": filter_query,
+        "live": release.state in LIVE_STATES,
+        "can_install_now": can_install_now,
+        "installable": INSTALLABLE_NOW,
+        "freezes_now": freezes_now,
+        "can_override_freeze": bool(freezes_now) and user.has_perm("releases.override_freeze"),
+    }
+
+
+@require_GET
+@permission_required("releases.view_release", raise_exception=True)
+def deployment_progress(request, pk):
+    """The deployment card alone, refreshed by htmx every 5 seconds. When the release changed
+    state since the page was drawn (``seen``), the whole page reloads: its banner and actions
+    depend on the state."""
+    release = get_object_or_404(Release, pk=pk)
+    context = {"release": release, "deployment": _deployment(request, release, request.GET)}
+    response = render(request, "releases/partials/_deployment.html", context)
+    seen = request.GET.get("seen")
+    if seen and seen != release.state:
+        response["HX-Refresh"] = "true"
+    return response
+
+
+def _back_to_targets(pk: int, params) -> str:
+    query = _target_query(params)
+    return (
+        f"{reverse('releases:release-detail', args=[pk])}{'?' + query if query else ''}#deployment"
+    )
+
+
+@require_POST
+@permission_required("releases.deploy_release", raise_exception=True)
+def target_install_now(request, pk, target_pk):
+    """Release one target's installation to run now. During a freeze the service answers 409,
+    unless the user may override freezes and gives a reason."""
+    target = get_object_or_404(
+        ReleaseTarget.objects.select_related("ci"), pk=target_pk, release_id=pk
+    )
+    form = InstallNowForm(request.POST)
+    reason = form.cleaned_data["freeze_override_reason"] if form.is_valid() else ""
+    try:
+        deployment.target_install_now(target=target, by=request.user, freeze_override_reason=reason)
+    except DomainError as error:
+        return _refused(request, pk, error, f"Install now on {target.ci.identifier} refused")
+    messages.success(
+        request,
+        f"The installation on {target.ci.identifier} is released to run now: its agent picks it "
+        "up on its next poll.",
+    )
+    return redirect(_back_to_targets(pk, request.POST))
+
+
+@require_POST
+@permission_required("releases.override_freeze", raise_exception=True)
+def install_despite_freeze(request, pk):
+    """``install`` during a freeze window: an emergency, with a reason (audited)."""
+    release = get_object_or_404(Release, pk=pk)
+    form = EmergencyInstallForm(request.POST)
+    if form.is_valid():
+        try:
+            release = deployment.release_install_with_freeze_override(
+                release=release, by=request.user, reason=form.cleaned_data["reason"]
+            )
+        except DomainValidationError as error:
+            form.add_service_errors(error.message)
+        except DomainError as error:
+            return _refused(request, pk, error, "Emergency installation refused", emergency=form)
+        else:
+            messages.success(
+                request,
+                f"{release.number}: installing despite the freeze (emergency override recorded).",
+            )
+            return redirect("releases:release-detail", pk=release.pk)
+    return _render_detail(request, pk, status=400, decision_forms={"emergency": form})
+
+
+# The verification report.
+
+CHECKS_PER_PAGE = 100
+
+
+def _verification_summary(release: Release) -> dict | None:
+    """The latest verification run with its failed checks (at most 10) for the release page."""
+    run = release.verification_runs.select_related("by").first()
+    if run is None:
+        return None
+    failed = list(
+        run.checks.filter(ok=False).select_related("discrepancy").order_by("kind", "id")[:10]
+    )
+    return {"run": run, "failed": failed}
+
+
+@require_GET
+@permission_required("releases.view_release", raise_exception=True)
+def verification_report(request, pk):
+    """Every check of a verification run (the latest by default; ``?run=`` an earlier one),
+    failed first, with what was expected and found and the error it recorded; earlier runs
+    listed. Paged: a release with 10,000 targets has tens of thousands of checks."""
+    release = get_object_or_404(Release.objects.select_related("release_unit"), pk=pk)
+    runs = list(release.verification_runs.select_related("by")[:50])
+    run = runs[0] if runs else None
+    wanted = request.GET.get("run", "")
+    if wanted:
+        run = next((r for r in runs if str(r.pk) == wanted), None)
+        if run is None:
+            raise Http404("No such verification run of this release.")
+    context = {"release": release, "runs": runs, "run": run}
+    if run is not None:
+        result = request.GET.get("result", "")
+        checks = VerificationCheck.objects.filter(run=run).select_related("discrepancy")
+        if result == "failed":
+            checks = checks.filter(ok=False)
+        elif result == "ok":
+            checks = checks.filter(ok=True)
+        else:
+            result = ""
+        by_kind = {}
+        for kind, ok, n in (
+            VerificationCheck.objects.filter(run=run)
+            .values_list("kind", "ok")
+            .annotate(n=Count("id"))
+            .values_list("kind", "ok", "n")
+            .order_by()
+        ):
+            row = by_kind.setdefault(kind, {"kind": kind, "ok": 0, "failed": 0})
+            row["ok" if ok else "failed"] += n
+        paginator = Paginator(checks.order_by("ok", "kind", "id"), CHECKS_PER_PAGE)
+        total = {"": run.checks_total, "failed": run.checks_failed}
+        if result in total:
+            paginator.__dict__["count"] = total[result]
+        page = paginator.get_page(request.GET.get("page"))
+        query = QueryDict(mutable=True)
+        query["run"] = run.pk
+        if result:
+            query["result"] = result
+        context.update(
+            {
+                "page": page,
+                "query": query.urlencode(),
+                "result": result,
+                "by_kind": sorted(by_kind.values(), key=lambda r: (-r["failed"], r["kind"])),
+            }
+        )
+    return render(request, "releases/deployment/verification_report.html", context)
+
+
+# The back-out decision: approve, request an override, confirm someone else's.
+
+
+def _attach_decision(release: Release, forms: dict | None = None) -> None:
+    """Give a release in the back-out family what its decision panel shows: the open override
+    (if ``backout_queue`` did not prefetch it) and the approve/override forms (bound ones that
+    failed, or fresh)."""
+    forms = forms or {}
+    if not hasattr(release, "open_overrides"):
+        release.open_overrides = list(
+            release.overrides.filter(status=OverrideStatus.REQUESTED).select_related("requested_by")
+        )
+    release.open_override = release.open_overrides[0] if release.open_overrides else None
+    release.approve_form = forms.get("approve") or ApproveBackoutForm(
+        prefix=f"approve-{release.pk}"
+    )
+    release.override_form = forms.get("override") or OverrideRequestForm(
+        prefix=f"override-{release.pk}"
+    )
+
+
+def _decision_done(request, release_pk: int, message: str):
+    messages.success(request, message)
+    if request.POST.get("origin") == "queue":
+        return redirect(f"{reverse('releases:backout-queue')}#release-{release_pk}")
+    return redirect("releases:release-detail", pk=release_pk)
+
+
+def _decision_refused(request, release_pk: int, error: DomainError | None, title: str, **forms):
+    """Back to the page the decision came from (the queue or the release), with the service's
+    message and the status it gave, the typed reason kept."""
+    status = error.status_code if error is not None else 400
+    box = _error_box(error, title) if error is not None else None
+    if request.POST.get("origin") == "queue":
+        return _render_queue(request, status=status, error=box, forms={release_pk: forms})
+    return _render_detail(request, release_pk, status=status, error=box, decision_forms=forms)
+
+
+@require_POST
+@permission_required("releases.approve_backout", raise_exception=True)
+def backout_approve(request, pk):
+    """Approve the back-out (``approve_backout``): the targets are restored."""
+    release = get_object_or_404(Release, pk=pk)
+    form = ApproveBackoutForm(request.POST, prefix=f"approve-{pk}")
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    try:
+        release = services.release_transition(
+            release=release, name="approve_backout", by=request.user, reason=reason
+        )
+    except DomainError as error:
+        if error.status_code == 404:
+            raise Http404(_text(error)) from None
+        return _decision_refused(request, pk, error, "Back-out not approved", approve=form)
+    return _decision_done(
+        request,
+        pk,
+        f"{release.number}: back-out approved — now {release.get_state_display().lower()}.",
+    )
+
+
+@require_POST
+@permission_required("releases.view_release", raise_exception=True)
+def backout_override_request(request, pk):
+    """Ask to continue despite the met condition, with a written reason; another person with
+    the override permission confirms (the service checks who may ask: 403 otherwise)."""
+    release = get_object_or_404(Release, pk=pk)
+    form = OverrideRequestForm(request.POST, prefix=f"override-{pk}")
+    if not form.is_valid():
+        return _decision_refused(request, pk, None, "", override=form)
+    try:
+        deployment.backout_override_request(
+            release=release, by=request.user, reason=form.cleaned_data["reason"]
+        )
+    except DomainValidationError as error:
+        form.add_service_errors(error.message)
+        return _decision_refused(request, pk, None, "", override=form)
+    except DomainError as error:
+        return _decision_refused(request, pk, error, "Override not requested", override=form)
+    return _decision_done(
+        request,
+        pk,
+        f"{release.number}: override requested. Another person with the override permission "
+        "must confirm it; until then the release stays halted.",
+    )
+
+
+@require_POST
+@permission_required("releases.override_backout", raise_exception=True)
+def backout_override_confirm(request, pk, override_pk):
+    """Confirm someone else's override: installation resumes, the override is counted. Nobody
+    confirms their own (403)."""
+    override = get_object_or_404(
+        BackoutOverride.objects.select_related("release", "requested_by"),
+        pk=override_pk,
+        release_id=pk,
+    )
+    try:
+        release = deployment.backout_override_confirm(override=override, by=request.user)
+    except DomainError as error:
+        return _decision_refused(request, pk, error, "Override not confirmed")
+    return _decision_done(
+        request,
+        pk,
+        f"{release.number}: override confirmed — {release.get_state_display().lower()} again "
+        f"(requested by {override.requested_by.get_username()}).",
+    )
+
+
+# The back-out queue.
+
+
+def _backout_queue() -> tuple[list[Release], list[Release]]:
+    """Releases waiting for a decision and those backing out, each with its progress: the queue
+    selector (with the open override) and one grouped count of target states for all of them."""
+    releases = list(selectors_deployment.backout_queue())
+    counts: dict[int, dict[str, int]] = {}
+    for release_id, state, n in (
+        ReleaseTarget.objects.filter(release_id__in=[r.pk for r in releases])
+        .values_list("release_id", "installation_state")
+        .annotate(n=Count("id"))
+        .values_list("release_id", "installation_state", "n")
+        .order_by()
+    ):
+        counts.setdefault(release_id, {})[state] = n
+    for release in releases:
+        by_state = counts.get(release.pk, {})
+        undo = sum(by_state.get(s, 0) for s in (IS.BACKING_OUT, IS.BACKED_OUT, IS.BACKOUT_FAILED))
+        release.progress = {
+            "targets": release.target_total,
+            "installed": release.count_installed,
+            "failed": release.count_install_failed + release.count_distribution_failed,
+            "halted": by_state.get(IS.HALTED, 0),
+            "running": by_state.get(IS.RUNNING, 0),
+            "backing_out": by_state.get(IS.BACKING_OUT, 0),
+            "backed_out": by_state.get(IS.BACKED_OUT, 0),
+            "backout_failed": by_state.get(IS.BACKOUT_FAILED, 0),
+            "to_restore": undo,
+            "restored_percent": round(100 * by_state.get(IS.BACKED_OUT, 0) / undo, 1)
+            if undo
+            else 0,
+        }
+    waiting = [r for r in releases if r.state == S.BACKOUT_REQUIRED]
+    backing_out = [r for r in releases if r.state == S.BACKING_OUT]
+    return waiting, backing_out
+
+
+def _render_queue(request, *, status: int = 200, error=None, forms=None, partial=False):
+    waiting, backing_out = _backout_queue()
+    forms = forms or {}
+    for release in waiting:
+        _attach_decision(release, forms.get(release.pk))
+    context = {"waiting": waiting, "backing_out": backing_out, "error": error}
+    template = (
+        "releases/partials/_backout_queue.html"
+        if partial
+        else "releases/deployment/backout_queue.html"
+    )
+    return render(request, template, context, status=status)
+
+
+@require_GET
+@permission_required("releases.view_release", raise_exception=True)
+def backout_queue(request):
+    """Ops' dashboard: every release waiting for a back-out decision (soonest deadline first)
+    with the condition met, the figures, its progress and a countdown; and those backing out."""
+    return _render_queue(request)
+
+
+@require_GET
+@permission_required("releases.view_release", raise_exception=True)
+def backout_queue_list(request):
+    """The queue alone, refreshed by htmx every 5 seconds (paused while a reason is typed)."""
+    return _render_queue(request, partial=True)
+
+
+# Freeze windows.
+
+PAST_FREEZES_SHOWN = 50
+
+
+def _render_freezes(request, *, form=None, status: int = 200):
+    now = timezone.now()
+    windows = FreezeWindow.objects.select_related("release_unit", "created_by")
+    coming = list(windows.filter(end__gt=now).order_by("start", "pk"))
+    for window in coming:
+        window.is_current = window.start <= now
+    past = windows.filter(end__lte=now)
+    context = {
+        "current": [w for w in coming if w.is_current],
+        "upcoming": [w for w in coming if not w.is_current],
+        "past": list(past.order_by("-end", "-pk")[:PAST_FREEZES_SHOWN]),
+        "past_count": past.count(),
+        "past_shown": PAST_FREEZES_SHOWN,
+        "form": form
+        if form is not None
+        else (FreezeWindowForm() if request.user.has_perm("releases.add_freezewindow") else None),
+    }
+    return render(request, "releases/deployment/freeze_windows.html", context, status=status)
+
+
+@require_GET
+@permission_required("releases.view_freezewindow", raise_exception=True)
+def freeze_window_list(request):
+    """Freeze windows in force now (highlighted), coming, and past (collapsed); the form to
+    declare one for those allowed."""
+    return _render_freezes(request)
+
+
+@require_POST
+@permission_required("releases.add_freezewindow", raise_exception=True)
+def freeze_window_create(request):
+    form = FreezeWindowForm(request.POST)
+    if form.is_valid():
+        try:
+            window = deployment.freeze_window_create(by=request.user, **form.service_fields())
+        except DomainValidationError as error:
+            form.add_service_errors(error.message)
+        except DomainError as error:
+            form.add_error(None, _text(error))
+            return _render_freezes(request, form=form, status=error.status_code)
+        else:
+            messages.success(request, f"Freeze window declared: {window.reason}.")
+            return redirect(f"{reverse('releases:freeze-window-list')}#freeze-{window.pk}")
+    return _render_freezes(request, form=form, status=400)
+
+
+@require_POST
+@permission_required("releases.delete_freezewindow", raise_exception=True)
+def freeze_window_delete(request, pk):
+    window = get_object_or_404(FreezeWindow, pk=pk)
+    reason = window.reason
+    with transaction.atomic():
+        record_delete(instance=window, actor=request.user)
+    messages.success(request, f"Freeze window “{reason}” deleted.")
+    return redirect("releases:freeze-window-list")

@@ -64,6 +64,11 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    ci_scope = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="An agent's token: the identifier of the one CI it may fetch work and report for. Empty: no limit.",
+    )
 
     objects = ApiTokenQuerySet.as_manager()
 

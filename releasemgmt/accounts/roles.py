@@ -52,12 +52,44 @@ ACTIONS: tuple[Action, ...] = (
         "Plan the roll-out, start distribution and installation, review and close",
         ("releases.plan_rollout_release", "releases.deploy_release", "releases.review_release"),
     ),
-    Action("verify_releases", "Verify releases against the plan, the CMDB and the licences", ("releases.verify_release",)),
-    Action("cancel_releases", "Cancel releases that have not started deploying", ("releases.cancel_release",)),
+    Action(
+        "verify_releases",
+        "Verify releases against the plan, the CMDB and the licences",
+        ("releases.verify_release",),
+    ),
+    Action(
+        "cancel_releases",
+        "Cancel releases that have not started deploying",
+        ("releases.cancel_release",),
+    ),
     Action(
         "manage_changes",
         "Record and update change requests; maintain release categories and units",
-        ("releases.add_changerequest", "releases.change_changerequest", "releases.*_releasecategory", "releases.*_unitcomponent"),
+        (
+            "releases.add_changerequest",
+            "releases.change_changerequest",
+            "releases.*_releasecategory",
+            "releases.*_unitcomponent",
+        ),
+    ),
+    Action(
+        "freeze_windows",
+        "Declare freeze windows",
+        (
+            "releases.add_freezewindow",
+            "releases.change_freezewindow",
+            "releases.delete_freezewindow",
+        ),
+    ),
+    Action(
+        "override_freeze",
+        "Start installations inside a freeze window (emergency, with a reason)",
+        ("releases.override_freeze",),
+    ),
+    Action(
+        "report_deployment",
+        "Fetch agent work; report distribution, installation, back-out and health results",
+        ("releases.report_deployment",),
     ),
     Action("approve_backout", "Approve a back-out", ("releases.approve_backout",)),
     Action(
@@ -101,12 +133,28 @@ ROLES: dict[str, tuple[str, ...]] = {
         "verify_releases",
         "cancel_releases",
         "manage_changes",
+        "freeze_windows",
         "download_artefacts",
         "reserve_hardware",
         "own_tokens",
     ),
-    CHANGE_MANAGER: ("read", "read_audit", "cancel_releases", "manage_changes", "own_tokens"),
-    OPS: ("read", "read_audit", "approve_backout", "override_backout", "download_artefacts", "own_tokens"),
+    CHANGE_MANAGER: (
+        "read",
+        "read_audit",
+        "cancel_releases",
+        "manage_changes",
+        "freeze_windows",
+        "override_freeze",
+        "own_tokens",
+    ),
+    OPS: (
+        "read",
+        "read_audit",
+        "approve_backout",
+        "override_backout",
+        "download_artefacts",
+        "own_tokens",
+    ),
     CONFIGURATION_MANAGER: (
         "read",
         "read_audit",
@@ -119,7 +167,7 @@ ROLES: dict[str, tuple[str, ...]] = {
         "own_tokens",
     ),
     AUDITOR: ("read", "read_audit"),
-    INTEGRATION: ("read", "download_artefacts", "own_tokens"),
+    INTEGRATION: ("read", "report_deployment", "download_artefacts", "own_tokens"),
 }
 
 ROLE_LABELS = {

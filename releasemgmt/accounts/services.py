@@ -17,7 +17,12 @@ MAX_TOKEN_DAYS = 3650
 
 
 def api_token_issue(
-    *, user: User, name: str, expires_days: int | None = None, by: User | None = None
+    *,
+    user: User,
+    name: str,
+    expires_days: int | None = None,
+    by: User | None = None,
+    ci_scope: str = "",
 ) -> tuple[ApiToken, str]:
     """Create a token for ``user`` and return it with the raw value, which is never stored and
     cannot be shown again. ``by`` is who asked (the user, an admin, or None for the CLI)."""
@@ -37,7 +42,12 @@ def api_token_issue(
     try:
         with transaction.atomic():
             token = ApiToken.objects.create(
-                user=user, name=name, digest=hash_token(raw), hint=raw[:10], expires_at=expires_at
+                user=user,
+                name=name,
+                digest=hash_token(raw),
+                hint=raw[:10],
+                expires_at=expires_at,
+                ci_scope=ci_scope.strip(),
             )
             audit_record(
                 actor=by,

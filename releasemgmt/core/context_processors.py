@@ -6,6 +6,7 @@ NAVIGATION = [
     ("Home", "core:home", None),
     ("Releases", "releases:release-list", "releases.view_release"),
     ("Pipeline", "releases:pipeline", "releases.view_release"),
+    ("Back-out queue", "releases:backout-queue", "releases.view_release"),
     ("CMDB", "cmdb:ci-list", "cmdb.view_configurationitem"),
     ("Licences", "cmdb:licence-list", "cmdb.view_licence"),
     ("Errors", "cmdb:error-list", "cmdb.view_discrepancy"),

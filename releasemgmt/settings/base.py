@@ -267,6 +267,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(env.integer("SCHEDULER_PICK_SECONDS", 10, minimum=1)),
         "options": {"expires": 30},
     },
+    "releases-dispatch-due-installations": {
+        "task": "releases.tasks.dispatch_due_installations",
+        "schedule": float(env.integer("INSTALLATION_PICK_SECONDS", 15, minimum=1)),
+        "options": {"expires": 30},
+    },
+    "releases-watchdog": {
+        "task": "releases.tasks.watchdog",
+        "schedule": float(env.integer("WATCHDOG_SECONDS", 30, minimum=1)),
+        "options": {"expires": 60},
+    },
     "dsl-verify-artefacts": {
         "task": "dsl_dhs.tasks.verify_artefacts",
         "schedule": crontab(minute=17),

@@ -7,323 +7,552 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('cmdb', '0001_initial'),
-        ('releases', '0001_initial'),
+        ("cmdb", "0001_initial"),
+        ("releases", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AgentStatus',
+            name="AgentStatus",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('last_seen', models.DateTimeField()),
-                ('login_count', models.PositiveIntegerField(blank=True, null=True)),
-                ('agent_version', models.CharField(blank=True, max_length=50)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("last_seen", models.DateTimeField()),
+                ("login_count", models.PositiveIntegerField(blank=True, null=True)),
+                ("agent_version", models.CharField(blank=True, max_length=50)),
             ],
             options={
-                'verbose_name_plural': 'agent statuses',
+                "verbose_name_plural": "agent statuses",
             },
         ),
         migrations.CreateModel(
-            name='BackoutOverride',
+            name="BackoutOverride",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('requested', 'Awaiting confirmation'), ('confirmed', 'Confirmed'), ('withdrawn', 'Withdrawn')], default='requested', max_length=20)),
-                ('reason', models.TextField()),
-                ('requested_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('confirmed_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("requested", "Awaiting confirmation"),
+                            ("confirmed", "Confirmed"),
+                            ("withdrawn", "Withdrawn"),
+                        ],
+                        default="requested",
+                        max_length=20,
+                    ),
+                ),
+                ("reason", models.TextField()),
+                ("requested_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("confirmed_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['-requested_at', '-id'],
+                "ordering": ["-requested_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='DeploymentReport',
+            name="DeploymentReport",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('distribution', 'Distribution'), ('installation', 'Installation'), ('backout', 'Back-out')], max_length=20)),
-                ('report_id', models.CharField(max_length=100)),
-                ('status', models.CharField(max_length=20)),
-                ('detail', models.TextField(blank=True)),
-                ('received_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('acted', models.BooleanField(default=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("distribution", "Distribution"),
+                            ("installation", "Installation"),
+                            ("backout", "Back-out"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("report_id", models.CharField(max_length=100)),
+                ("status", models.CharField(max_length=20)),
+                ("detail", models.TextField(blank=True)),
+                ("received_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("acted", models.BooleanField(default=True)),
             ],
             options={
-                'ordering': ['received_at', 'id'],
+                "ordering": ["received_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='FreezeWindow',
+            name="FreezeWindow",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('start', models.DateTimeField()),
-                ('end', models.DateTimeField()),
-                ('scope', models.CharField(choices=[('everything', 'Everything'), ('environment', 'One environment'), ('release_unit', 'One release unit')], default='everything', max_length=20)),
-                ('environment', models.CharField(blank=True, choices=[('production', 'Production'), ('staging', 'Staging'), ('test', 'Test'), ('development', 'Development')], max_length=20)),
-                ('reason', models.CharField(max_length=300)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("start", models.DateTimeField()),
+                ("end", models.DateTimeField()),
+                (
+                    "scope",
+                    models.CharField(
+                        choices=[
+                            ("everything", "Everything"),
+                            ("environment", "One environment"),
+                            ("release_unit", "One release unit"),
+                        ],
+                        default="everything",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "environment",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("production", "Production"),
+                            ("staging", "Staging"),
+                            ("test", "Test"),
+                            ("development", "Development"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("reason", models.CharField(max_length=300)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['start'],
-                'permissions': [('override_freeze', 'Can start installations inside a freeze window (emergency)')],
+                "ordering": ["start"],
+                "permissions": [
+                    (
+                        "override_freeze",
+                        "Can start installations inside a freeze window (emergency)",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='VerificationCheck',
+            name="VerificationCheck",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(max_length=40)),
-                ('subject', models.CharField(max_length=200)),
-                ('ok', models.BooleanField()),
-                ('expected', models.TextField(blank=True)),
-                ('found', models.TextField(blank=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("kind", models.CharField(max_length=40)),
+                ("subject", models.CharField(max_length=200)),
+                ("ok", models.BooleanField()),
+                ("expected", models.TextField(blank=True)),
+                ("found", models.TextField(blank=True)),
             ],
             options={
-                'ordering': ['ok', 'kind', 'id'],
+                "ordering": ["ok", "kind", "id"],
             },
         ),
         migrations.CreateModel(
-            name='VerificationRun',
+            name="VerificationRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('passed', models.BooleanField(default=False)),
-                ('checks_total', models.PositiveIntegerField(default=0)),
-                ('checks_failed', models.PositiveIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("passed", models.BooleanField(default=False)),
+                ("checks_total", models.PositiveIntegerField(default=0)),
+                ("checks_failed", models.PositiveIntegerField(default=0)),
             ],
             options={
-                'ordering': ['-started_at', '-id'],
+                "ordering": ["-started_at", "-id"],
             },
         ),
         migrations.AddField(
-            model_name='release',
-            name='backout_condition',
-            field=models.CharField(blank=True, help_text='The failure condition that was met.', max_length=300),
+            model_name="release",
+            name="backout_condition",
+            field=models.CharField(
+                blank=True, help_text="The failure condition that was met.", max_length=300
+            ),
         ),
         migrations.AddField(
-            model_name='release',
-            name='backout_deadline',
+            model_name="release",
+            name="backout_deadline",
             field=models.DateTimeField(blank=True, db_index=True, null=True),
         ),
         migrations.AddField(
-            model_name='release',
-            name='backout_figures',
-            field=models.JSONField(blank=True, default=dict, help_text='The figures at the moment it was met.'),
+            model_name="release",
+            name="backout_figures",
+            field=models.JSONField(
+                blank=True, default=dict, help_text="The figures at the moment it was met."
+            ),
         ),
         migrations.AddField(
-            model_name='release',
-            name='backout_required_at',
+            model_name="release",
+            name="backout_required_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='release',
-            name='backout_started_automatically',
+            model_name="release",
+            name="backout_started_automatically",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='release',
-            name='count_backed_out',
+            model_name="release",
+            name="count_backed_out",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='release',
-            name='count_backout_failed',
+            model_name="release",
+            name="count_backout_failed",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='release',
-            name='count_distributed',
+            model_name="release",
+            name="count_distributed",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='release',
-            name='count_distribution_failed',
+            model_name="release",
+            name="count_distribution_failed",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='release',
-            name='count_install_failed',
+            model_name="release",
+            name="count_install_failed",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='release',
-            name='count_installed',
+            model_name="release",
+            name="count_installed",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='release',
-            name='deployment_tool',
-            field=models.CharField(blank=True, help_text="The tool's name when it reports back.", max_length=100),
+            model_name="release",
+            name="deployment_tool",
+            field=models.CharField(
+                blank=True, help_text="The tool's name when it reports back.", max_length=100
+            ),
         ),
         migrations.AddField(
-            model_name='release',
-            name='distribution_method',
-            field=models.CharField(choices=[('agent_pull', 'Agent pull (the target downloads from the DSL and checks the checksum)'), ('deployment_tool', 'External deployment tool (reports back)')], default='agent_pull', max_length=20),
+            model_name="release",
+            name="distribution_method",
+            field=models.CharField(
+                choices=[
+                    (
+                        "agent_pull",
+                        "Agent pull (the target downloads from the DSL and checks the checksum)",
+                    ),
+                    ("deployment_tool", "External deployment tool (reports back)"),
+                ],
+                default="agent_pull",
+                max_length=20,
+            ),
         ),
         migrations.AddField(
-            model_name='release',
-            name='installation_mode',
-            field=models.CharField(choices=[('scheduled', 'At a due time inside the window, in waves'), ('condition', "When the target's login count is at or below a threshold"), ('manual', 'On manual trigger')], default='scheduled', max_length=20),
+            model_name="release",
+            name="installation_mode",
+            field=models.CharField(
+                choices=[
+                    ("scheduled", "At a due time inside the window, in waves"),
+                    ("condition", "When the target's login count is at or below a threshold"),
+                    ("manual", "On manual trigger"),
+                ],
+                default="scheduled",
+                max_length=20,
+            ),
         ),
         migrations.AddField(
-            model_name='release',
-            name='login_threshold',
-            field=models.PositiveIntegerField(default=0, help_text='Condition mode: install when the target reports at most this many logins.'),
+            model_name="release",
+            name="login_threshold",
+            field=models.PositiveIntegerField(
+                default=0,
+                help_text="Condition mode: install when the target reports at most this many logins.",
+            ),
         ),
         migrations.AddField(
-            model_name='release',
-            name='wave_interval_minutes',
+            model_name="release",
+            name="wave_interval_minutes",
             field=models.PositiveIntegerField(default=15),
         ),
         migrations.AddField(
-            model_name='release',
-            name='wave_size',
-            field=models.PositiveIntegerField(default=0, help_text='Targets per wave; 0 = all at once.'),
+            model_name="release",
+            name="wave_size",
+            field=models.PositiveIntegerField(
+                default=0, help_text="Targets per wave; 0 = all at once."
+            ),
         ),
         migrations.AddField(
-            model_name='releasetarget',
-            name='attempts',
+            model_name="releasetarget",
+            name="attempts",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='releasetarget',
-            name='backed_out_at',
+            model_name="releasetarget",
+            name="backed_out_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='releasetarget',
-            name='detail',
-            field=models.TextField(blank=True, help_text='The last message reported for this target.'),
+            model_name="releasetarget",
+            name="detail",
+            field=models.TextField(
+                blank=True, help_text="The last message reported for this target."
+            ),
         ),
         migrations.AddField(
-            model_name='releasetarget',
-            name='dispatched_at',
-            field=models.DateTimeField(blank=True, help_text='When the picker released it to run.', null=True),
+            model_name="releasetarget",
+            name="dispatched_at",
+            field=models.DateTimeField(
+                blank=True, help_text="When the picker released it to run.", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='releasetarget',
-            name='distributed_at',
+            model_name="releasetarget",
+            name="distributed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='releasetarget',
-            name='distribution_state',
-            field=models.CharField(choices=[('pending', 'Pending'), ('in_transit', 'In transit'), ('delivered', 'Delivered'), ('failed', 'Failed')], default='pending', max_length=20),
+            model_name="releasetarget",
+            name="distribution_state",
+            field=models.CharField(
+                choices=[
+                    ("pending", "Pending"),
+                    ("in_transit", "In transit"),
+                    ("delivered", "Delivered"),
+                    ("failed", "Failed"),
+                ],
+                default="pending",
+                max_length=20,
+            ),
         ),
         migrations.AddField(
-            model_name='releasetarget',
-            name='due_at',
-            field=models.DateTimeField(blank=True, help_text='When the installation is due (scheduled mode).', null=True),
+            model_name="releasetarget",
+            name="due_at",
+            field=models.DateTimeField(
+                blank=True, help_text="When the installation is due (scheduled mode).", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='releasetarget',
-            name='installation_state',
-            field=models.CharField(choices=[('pending', 'Pending'), ('scheduled', 'Scheduled'), ('waiting', 'Waiting for condition'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('halted', 'Halted'), ('backing_out', 'Backing out'), ('backed_out', 'Backed out'), ('backout_failed', 'Back-out failed')], default='pending', max_length=20),
+            model_name="releasetarget",
+            name="installation_state",
+            field=models.CharField(
+                choices=[
+                    ("pending", "Pending"),
+                    ("scheduled", "Scheduled"),
+                    ("waiting", "Waiting for condition"),
+                    ("running", "Running"),
+                    ("succeeded", "Succeeded"),
+                    ("failed", "Failed"),
+                    ("halted", "Halted"),
+                    ("backing_out", "Backing out"),
+                    ("backed_out", "Backed out"),
+                    ("backout_failed", "Back-out failed"),
+                ],
+                default="pending",
+                max_length=20,
+            ),
         ),
         migrations.AddField(
-            model_name='releasetarget',
-            name='installed_at',
+            model_name="releasetarget",
+            name="installed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='releasetarget',
-            name='last_report_at',
+            model_name="releasetarget",
+            name="last_report_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='releasetarget',
-            name='wave',
+            model_name="releasetarget",
+            name="wave",
             field=models.PositiveIntegerField(default=1),
         ),
         migrations.AddIndex(
-            model_name='releasetarget',
-            index=models.Index(fields=['installation_state', 'due_at'], name='releases_target_due'),
+            model_name="releasetarget",
+            index=models.Index(fields=["installation_state", "due_at"], name="releases_target_due"),
         ),
         migrations.AddIndex(
-            model_name='releasetarget',
-            index=models.Index(fields=['ci', 'installation_state'], name='releases_target_ci_state'),
+            model_name="releasetarget",
+            index=models.Index(
+                fields=["ci", "installation_state"], name="releases_target_ci_state"
+            ),
         ),
         migrations.AddField(
-            model_name='agentstatus',
-            name='ci',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='agent_status', to='cmdb.configurationitem'),
+            model_name="agentstatus",
+            name="ci",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="agent_status",
+                to="cmdb.configurationitem",
+            ),
         ),
         migrations.AddField(
-            model_name='backoutoverride',
-            name='confirmed_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="backoutoverride",
+            name="confirmed_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='backoutoverride',
-            name='release',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='overrides', to='releases.release'),
+            model_name="backoutoverride",
+            name="release",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="overrides",
+                to="releases.release",
+            ),
         ),
         migrations.AddField(
-            model_name='backoutoverride',
-            name='requested_by',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="backoutoverride",
+            name="requested_by",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='deploymentreport',
-            name='reported_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="deploymentreport",
+            name="reported_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='deploymentreport',
-            name='target',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reports', to='releases.releasetarget'),
+            model_name="deploymentreport",
+            name="target",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="reports",
+                to="releases.releasetarget",
+            ),
         ),
         migrations.AddField(
-            model_name='freezewindow',
-            name='created_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="freezewindow",
+            name="created_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='freezewindow',
-            name='release_unit',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='freeze_windows', to='cmdb.configurationitem'),
+            model_name="freezewindow",
+            name="release_unit",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="freeze_windows",
+                to="cmdb.configurationitem",
+            ),
         ),
         migrations.AddField(
-            model_name='verificationcheck',
-            name='discrepancy',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='cmdb.discrepancy'),
+            model_name="verificationcheck",
+            name="discrepancy",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="cmdb.discrepancy",
+            ),
         ),
         migrations.AddField(
-            model_name='verificationrun',
-            name='by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="verificationrun",
+            name="by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='verificationrun',
-            name='release',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='verification_runs', to='releases.release'),
+            model_name="verificationrun",
+            name="release",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="verification_runs",
+                to="releases.release",
+            ),
         ),
         migrations.AddField(
-            model_name='verificationcheck',
-            name='run',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='checks', to='releases.verificationrun'),
+            model_name="verificationcheck",
+            name="run",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="checks",
+                to="releases.verificationrun",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='backoutoverride',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'requested')), fields=('release',), name='releases_one_open_override', violation_error_message='An override is already awaiting confirmation for this release.'),
+            model_name="backoutoverride",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "requested")),
+                fields=("release",),
+                name="releases_one_open_override",
+                violation_error_message="An override is already awaiting confirmation for this release.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='backoutoverride',
-            constraint=models.CheckConstraint(condition=models.Q(('confirmed_by__isnull', True), models.Q(('confirmed_by', models.F('requested_by')), _negated=True), _connector='OR'), name='releases_override_second_person', violation_error_message='Nobody confirms their own override.'),
+            model_name="backoutoverride",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("confirmed_by__isnull", True),
+                    models.Q(("confirmed_by", models.F("requested_by")), _negated=True),
+                    _connector="OR",
+                ),
+                name="releases_override_second_person",
+                violation_error_message="Nobody confirms their own override.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='deploymentreport',
-            constraint=models.UniqueConstraint(fields=('target', 'kind', 'report_id'), name='releases_report_unique_id'),
+            model_name="deploymentreport",
+            constraint=models.UniqueConstraint(
+                fields=("target", "kind", "report_id"), name="releases_report_unique_id"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='freezewindow',
-            constraint=models.CheckConstraint(condition=models.Q(('end__gt', models.F('start'))), name='releases_freeze_end_after_start', violation_error_message='A freeze window must end after it starts.'),
+            model_name="freezewindow",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("end__gt", models.F("start"))),
+                name="releases_freeze_end_after_start",
+                violation_error_message="A freeze window must end after it starts.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='freezewindow',
-            constraint=models.CheckConstraint(condition=models.Q(('scope', 'everything'), models.Q(('scope', 'environment'), models.Q(('environment', ''), _negated=True)), models.Q(('scope', 'release_unit'), ('release_unit__isnull', False)), _connector='OR'), name='releases_freeze_scope_complete', violation_error_message='Name the environment or the release unit the freeze applies to.'),
+            model_name="freezewindow",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("scope", "everything"),
+                    models.Q(
+                        ("scope", "environment"), models.Q(("environment", ""), _negated=True)
+                    ),
+                    models.Q(("scope", "release_unit"), ("release_unit__isnull", False)),
+                    _connector="OR",
+                ),
+                name="releases_freeze_scope_complete",
+                violation_error_message="Name the environment or the release unit the freeze applies to.",
+            ),
         ),
     ]

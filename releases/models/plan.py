@@ -129,6 +129,7 @@ class ReleaseTarget(models.Model):
             models.Index(fields=["installation_state", "due_at"], name="releases_target_due"),
             models.Index(fields=["ci", "installation_state"], name="releases_target_ci_state"),
         ]
+        permissions = [("report_deployment", "Can fetch agent work and report deployment results")]
 
     def __str__(self):
         return f"{self.release.number} → {self.ci}"

@@ -27,6 +27,7 @@ from releases.services.planning import (
     rollout_task_complete,
     test_item_sign_off,
 )
+from releases.services.verification import release_verify, run_verification
 
 __all__ = [
     "REASON_REQUIRED",
@@ -47,7 +48,9 @@ __all__ = [
     "release_targets_set",
     "release_transition",
     "release_update_plan",
+    "release_verify",
     "rollout_task_complete",
+    "run_verification",
     "test_item_sign_off",
     "transition_permission",
     "transitions_from",

@@ -45,11 +45,22 @@ REASON_REQUIRED = frozenset({"replan", "fail_tests", "cancel", "override_backout
 # Work done on other rows around a transition, inside the same transaction: name -> callable(release, by).
 _BEFORE: dict[str, Callable] = {}
 _AFTER: dict[str, Callable] = {}
+# Transitions taken by a handler instead (it calls ``apply_transition`` itself):
+# name -> callable(locked_release, by=, reason=, details=).
+_HANDLERS: dict[str, Callable] = {}
 
 
 def before(name: str):
     def register(func):
         _BEFORE[name] = func
+        return func
+
+    return register
+
+
+def handler(name: str):
+    def register(func):
+        _HANDLERS[name] = func
         return func
 
     return register
@@ -115,7 +126,8 @@ def release_transition(
     system transitions and needs no permission. Raises 404 for an unknown transition, 403 when
     ``by`` lacks its permission, 400 when a required reason is missing, 409 when the state does
     not allow it (with the allowed ones) or its conditions are not met (with what is missing) —
-    and 409 when another request changed the release first."""
+    and 409 when another request changed the release first. A transition with a handler (e.g.
+    ``verify``, which runs the verification engine) is taken by its handler."""
     if name not in TRANSITIONS:
         raise DomainNotFound(
             f"There is no transition named {name!r}. Transitions: {', '.join(TRANSITIONS)}."
@@ -130,54 +142,76 @@ def release_transition(
     release_id = release.pk if isinstance(release, Release) else release
     try:
         with transaction.atomic():
-            release = Release.objects.select_for_update().filter(pk=release_id).first()
-            if release is None:
-                raise DomainNotFound("No such release.")
-            source = release.state
-            if source not in _sources(name):
-                raise DomainConflict(
-                    f"{release.number} is {release.get_state_display().lower()}: it cannot {name.replace('_', ' ')} now.",
-                    extra={
-                        "state": source,
-                        "available_transitions": available_transitions(release, by),
-                    },
-                )
-            if name in _BEFORE:
-                _BEFORE[name](release, by)
-            problems = condition_problems(release, name)
-            if problems:
-                raise DomainConflict(
-                    f"{release.number} cannot {name.replace('_', ' ')} yet: " + " ".join(problems),
-                    extra={
-                        "state": source,
-                        "problems": problems,
-                        "available_transitions": available_transitions(release, by),
-                    },
-                )
-            getattr(release, name)()
-            release.save()
-            ReleaseTransition.objects.create(
-                release=release,
-                name=name,
-                source=source,
-                target=release.state,
-                by=by,
-                by_name=by.get_username() if by is not None else SYSTEM_ACTOR,
-                reason=reason,
-                details=details or {},
-            )
-            audit_record(
-                actor=by,
-                action=f"release.{name}",
-                target=release,
-                before={"state": source},
-                after={"state": release.state, **(details or {})},
-                reason=reason,
-            )
-            if name in _AFTER:
-                _AFTER[name](release, by)
+            release = lock_for(release_id, name, by)
+            handler = _HANDLERS.get(name)
+            if handler is not None:
+                return handler(release, by=by, reason=reason, details=details)
+            return apply_transition(release, name, by=by, reason=reason, details=details)
     except ConcurrentTransition:
         raise DomainConflict(
             "Someone else changed this release at the same moment; reload and try again."
         ) from None
+
+
+def lock_for(release_id: int, name: str, by) -> Release:
+    """The release row, locked, if ``name`` may start from its state (409 otherwise)."""
+    release = Release.objects.select_for_update().filter(pk=release_id).first()
+    if release is None:
+        raise DomainNotFound("No such release.")
+    if release.state not in _sources(name):
+        raise DomainConflict(
+            f"{release.number} is {release.get_state_display().lower()}: it cannot {name.replace('_', ' ')} now.",
+            extra={
+                "state": release.state,
+                "available_transitions": available_transitions(release, by),
+            },
+        )
+    return release
+
+
+def apply_transition(
+    release: Release, name: str, *, by, reason: str = "", details: dict | None = None
+) -> Release:
+    """Apply ``name`` to a release already locked by the caller: before-hooks, conditions (409
+    with what is missing), the transition, the timeline entry, the audit event, after-hooks."""
+    source = release.state
+    if source not in _sources(name):
+        raise DomainConflict(
+            f"{release.number} is {release.get_state_display().lower()}: it cannot {name.replace('_', ' ')} now.",
+            extra={"state": source, "available_transitions": available_transitions(release, by)},
+        )
+    if name in _BEFORE:
+        _BEFORE[name](release, by)
+    problems = condition_problems(release, name)
+    if problems:
+        raise DomainConflict(
+            f"{release.number} cannot {name.replace('_', ' ')} yet: " + " ".join(problems),
+            extra={
+                "state": source,
+                "problems": problems,
+                "available_transitions": available_transitions(release, by),
+            },
+        )
+    getattr(release, name)()
+    release.save()
+    ReleaseTransition.objects.create(
+        release=release,
+        name=name,
+        source=source,
+        target=release.state,
+        by=by,
+        by_name=by.get_username() if by is not None else SYSTEM_ACTOR,
+        reason=reason,
+        details=details or {},
+    )
+    audit_record(
+        actor=by,
+        action=f"release.{name}",
+        target=release,
+        before={"state": source},
+        after={"state": release.state, **(details or {})},
+        reason=reason,
+    )
+    if name in _AFTER:
+        _AFTER[name](release, by)
     return release

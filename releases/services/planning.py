@@ -45,6 +45,12 @@ PLAN_FIELDS = (
     "installation_start",
     "installation_end",
     "backout_decision_minutes",
+    "distribution_method",
+    "deployment_tool",
+    "installation_mode",
+    "wave_size",
+    "wave_interval_minutes",
+    "login_threshold",
 )
 
 

@@ -5,6 +5,8 @@ from functools import lru_cache
 
 from django import template
 from django.contrib.staticfiles import finders
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
@@ -99,6 +101,23 @@ def result_class(result: str) -> str:
     return RESULT_CLASSES.get(result, "")
 
 
+@register.simple_tag
+def window(start, end, short=False) -> str:
+    """A window in the current (the user's) time zone: ``12 Jun 2026 10:00 – 18:00`` on one
+    day, ``12 Jun 2026 10:00 – 13 Jun 2026 18:00`` across days, ``—`` when not set. ``short``
+    leaves the year out (lists)."""
+    day = "j M H:i" if short else "j M Y H:i"
+    if start is None and end is None:
+        return "—"
+    if start is None or end is None:
+        known = timezone.localtime(start or end)
+        return f"{'from' if start else 'until'} {date_format(known, day)}"
+    start, end = timezone.localtime(start), timezone.localtime(end)
+    if start.date() == end.date():
+        return f"{date_format(start, day)} – {date_format(end, 'H:i')}"
+    return f"{date_format(start, day)} – {date_format(end, day)}"
+
+
 @lru_cache(maxsize=1)
 def _diagram_source() -> str:
     path = finders.find(DIAGRAM)
@@ -122,3 +141,71 @@ def state_diagram(state: str):
         f'class="node" data-state="{state}"', f'class="node current" data-state="{state}"', 1
     )
     return mark_safe(svg)  # noqa: S308 (our own rendered file, not user input)
+
+
+# Deployment: target states, the figures recorded when a failure condition was met, checks.
+
+# badge tone per distribution / installation state (styled in app.css and releases.css)
+TARGET_STATE_TONES = {
+    "delivered": "ok",
+    "in_transit": "info",
+    "succeeded": "ok",
+    "running": "info",
+    "failed": "bad",
+    "backout_failed": "bad",
+    "halted": "warn",
+    "backing_out": "warn",
+    "backed_out": "neutral",
+}
+FIGURE_LABELS = (
+    ("failure_rate_percent", "Failure rate"),
+    ("targets", "Targets"),
+    ("distributed", "Distributed"),
+    ("distribution_failed", "Distribution failed"),
+    ("installed", "Installed"),
+    ("installation_failed", "Installation failed"),
+    ("halted", "Halted at once"),
+)
+CHECK_KIND_LABELS = {
+    "dsl_version": "DSL version authorised",
+    "dsl_checksum": "Artefact checksum",
+    "target_active": "Target active in the CMDB",
+    "from_version": "Expected version installed",
+    "licence": "Licence seats and validity",
+    "hardware_reserved": "Hardware reserved in the DHS",
+}
+
+
+@register.simple_tag
+def target_badge(state: str, label: str):
+    """``<span class="badge tone-bad" data-state="failed">Failed</span>``"""
+    return format_html(
+        '<span class="badge tone-{}" data-state="{}">{}</span>',
+        TARGET_STATE_TONES.get(state, "neutral"),
+        state,
+        label,
+    )
+
+
+@register.filter
+def figure_rows(figures) -> list[tuple[str, str]]:
+    """The figures recorded when a failure condition was met, labelled, in a fixed order
+    (unknown keys after, so nothing recorded is hidden)."""
+    figures = figures or {}
+    rows = []
+    for key, label in FIGURE_LABELS:
+        if key in figures:
+            value = figures[key]
+            rows.append((label, f"{value} %" if key == "failure_rate_percent" else str(value)))
+    known = {key for key, _ in FIGURE_LABELS}
+    rows.extend(
+        (key.replace("_", " ").capitalize(), str(value))
+        for key, value in figures.items()
+        if key not in known
+    )
+    return rows
+
+
+@register.filter
+def check_kind_label(kind: str) -> str:
+    return CHECK_KIND_LABELS.get(kind, kind.replace("_", " ").capitalize())

@@ -46,7 +46,8 @@ class ReleaseFactory(factory.django.DjangoModelFactory):
         model = Release
         skip_postgeneration_save = True
 
-    number = factory.Sequence(lambda n: f"REL-2026-{n + 1:04d}")
+    # a past year: never collides with the numbers release_create gives this year
+    number = factory.Sequence(lambda n: f"REL-1999-{n + 1:04d}")
     title = factory.Sequence(lambda n: f"Release {n}")
     level = ReleaseLevel.DELTA
     release_unit = factory.SubFactory(ConfigurationItemFactory, service=True)
@@ -61,7 +62,8 @@ class ReleaseFactory(factory.django.DjangoModelFactory):
 
     @factory.post_generation
     def with_plan(self, create, extracted, **kwargs):
-        if not create or not (extracted or self.distribution_start):
+        # planned=True (windows set) brings a minimal complete plan; with_plan=False opts out.
+        if not create or extracted is False or not (extracted or self.distribution_start):
             return
         version = SoftwareVersionFactory()
         ReleaseItem.objects.create(release=self, kind=ItemKind.SOFTWARE, software_version=version)

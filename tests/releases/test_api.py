@@ -233,7 +233,8 @@ def test_transitions_are_audited(token_client, manager):
 @pytest.mark.django_db(transaction=True)
 def test_two_people_taking_the_same_transition_at_once_one_wins():
     # given: a release waiting for a back-out decision and two ops people clicking together
-    release = ReleaseFactory(state=S.BACKOUT_REQUIRED)
+    release = ReleaseFactory(state=S.BACKOUT_REQUIRED, planned=True)
+    release.targets.update(installation_state="succeeded")  # something to back out
     first, second = UserFactory(roles=["ops"]), UserFactory(roles=["ops"])
     barrier = threading.Barrier(2)
     outcomes = []

@@ -56,7 +56,8 @@ def test_the_graph_covers_every_transition():
 @pytest.mark.parametrize(("state", "name", "allowed"), CASES, ids=[f"{s}-{n}" for s, n, _ in CASES])
 def test_transition_table(state, name, allowed, monkeypatch):
     # given: a release in `state`; conditions are tested elsewhere, so they pass here
-    release = ReleaseFactory(state=state)
+    release = ReleaseFactory(state=state, planned=True)  # windows, an item, a target
+    release.targets.update(installation_state="succeeded")  # so a back-out has work to do
     monkeypatch.setattr(services.lifecycle, "condition_problems", lambda release, name: [])
     monkeypatch.setattr(django_fsm.FSMMeta, "conditions_met", lambda self, instance, state: True)
 

@@ -12,13 +12,18 @@ class Command(BaseCommand):
         parser.add_argument("username")
         parser.add_argument("--name", required=True, help="What the token is for.")
         parser.add_argument("--expires-days", type=int, default=None)
+        parser.add_argument(
+            "--ci", default="", help="Limit the token to one CI (an agent's token): its identifier."
+        )
 
-    def handle(self, username, name, expires_days, **options):
+    def handle(self, username, name, expires_days, ci, **options):
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"No user named {username!r}.")
         try:
-            token, raw = api_token_issue(user=user, name=name, expires_days=expires_days, by=None)
+            token, raw = api_token_issue(
+                user=user, name=name, expires_days=expires_days, by=None, ci_scope=ci
+            )
         except DomainError as error:
             raise CommandError(str(error)) from None
         expiry = (

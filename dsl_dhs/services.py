@@ -1,0 +1,733 @@
+"""Writes of the Definitive Software Library and the Definitive Hardware Store.
+
+Every write is one transaction with its audit event (``record_save`` / ``record_delete`` /
+``audit_record``) and the rows it changes locked first. One deliberate exception: hashing an
+artefact (upload, authorisation, verification) streams the whole file, seconds for a large one, so
+it runs *before* the transaction opens and the row is re-checked under its lock afterwards. A long
+hash then never holds a row lock, nor SQLite's database-wide write lock."""
+
+import hashlib
+import logging
+import os
+import re
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
+from django.utils.text import get_valid_filename
+
+from dsl_dhs.choices import (
+    VERSION_STATUS_CHANGES,
+    CheckResult,
+    ReservationStatus,
+    VersionStatus,
+)
+from dsl_dhs.models import (
+    ArtefactCheck,
+    HardwareModel,
+    LicenceProduct,
+    Location,
+    Reservation,
+    SoftwareProduct,
+    SoftwareVersion,
+    Stock,
+)
+from releasemgmt.core.exceptions import (
+    DomainConflict,
+    DomainError,
+    DomainPermissionDenied,
+    DomainValidationError,
+)
+from releasemgmt.core.services import record_delete, record_save
+
+logger = logging.getLogger(__name__)
+
+HASH_CHUNK_BYTES = 1024 * 1024
+AUTHORISE_PERMISSION = "dsl_dhs.authorise_softwareversion"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# A version becomes part of the artefact's storage path: no separators, no leading dot.
+_VERSION_NAME = re.compile(r"^[^/\\.\s][^/\\]*$")
+
+
+class ArtefactTooLarge(DomainError):
+    """The artefact is larger than ``settings.DSL_MAX_ARTEFACT_BYTES``: 413."""
+
+    status_code = 413
+    default_message = "The artefact is larger than the server accepts."
+
+
+def artefact_too_large(size: int | None = None) -> ArtefactTooLarge:
+    limit = settings.DSL_MAX_ARTEFACT_BYTES
+    got = f" ({filesizeformat(size)} sent)" if size else ""
+    return ArtefactTooLarge(
+        f"The artefact is larger than the {filesizeformat(limit)} ({limit} bytes) the DSL "
+        f"accepts{got}; nothing was stored. Ask an administrator to raise DSL_MAX_ARTEFACT_MB "
+        "if this artefact belongs in the library."
+    )
+
+
+def _person(by):
+    return by if getattr(by, "is_authenticated", False) else None
+
+
+def _digest(chunks, *, limit: int | None = None) -> tuple[str, int]:
+    """SHA-256 (hex) and size of a stream of chunks; only one chunk is in memory at a time.
+    Over ``limit`` bytes → 413 as soon as the count passes it."""
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise artefact_too_large(size)
+        digest.update(chunk)
+    return digest.hexdigest(), size
+
+
+def _stored_digest(name: str) -> tuple[str | None, int | None]:
+    """Recompute a stored artefact's checksum by streaming it from storage; (None, None) when
+    the file is missing or unreadable."""
+    storage = SoftwareVersion._meta.get_field("artefact").storage
+    try:
+        if not storage.exists(name):
+            return None, None
+        with storage.open(name, "rb") as stored:
+            return _digest(stored.chunks(HASH_CHUNK_BYTES))
+    except OSError:
+        logger.warning("Artefact %s could not be read", name, exc_info=True)
+        return None, None
+
+
+def _delete_stored(name: str) -> None:
+    if not name:
+        return
+    storage = SoftwareVersion._meta.get_field("artefact").storage
+    try:
+        storage.delete(name)
+    except OSError:
+        logger.warning("Could not delete artefact %s", name, exc_info=True)
+
+
+def _normalise_sha256(value) -> str | None:
+    if value is None or str(value).strip() == "":
+        return None
+    text = str(value).strip().lower()
+    if not _SHA256.match(text):
+        raise DomainValidationError(
+            {
+                "sha256": "Give the SHA-256 as 64 hexadecimal characters (what `sha256sum` prints), "
+                f"not {str(value)[:80]!r}."
+            }
+        )
+    return text
+
+
+def _set_fields(instance, fields: dict, allowed: set[str]) -> None:
+    unknown = sorted(set(fields) - allowed)
+    if unknown:
+        raise DomainValidationError(
+            {name: "This field cannot be changed here." for name in unknown}
+        )
+    for name, value in fields.items():
+        setattr(instance, name, value)
+
+
+def _create(model, *, by, fields: dict, allowed: set[str]):
+    instance = model()
+    _set_fields(instance, fields, allowed)
+    return record_save(instance=instance, actor=by)
+
+
+def _update(instance, *, by, fields: dict, allowed: set[str], reason: str = ""):
+    locked = type(instance).objects.select_for_update().get(pk=instance.pk)
+    _set_fields(locked, fields, allowed)
+    return record_save(instance=locked, actor=by, reason=reason)
+
+
+# Licence products and software products
+
+
+_LICENCE_PRODUCT_FIELDS = {"name", "vendor", "description"}
+_SOFTWARE_PRODUCT_FIELDS = {"name", "vendor", "description", "licence_product"}
+
+
+@transaction.atomic
+def licence_product_create(*, by, **fields) -> LicenceProduct:
+    """Create a licence product (name unique, case-insensitive → 400 when taken)."""
+    return _create(LicenceProduct, by=by, fields=fields, allowed=_LICENCE_PRODUCT_FIELDS)
+
+
+@transaction.atomic
+def licence_product_update(*, licence_product: LicenceProduct, by, **fields) -> LicenceProduct:
+    """Change a licence product's name, vendor or description under a row lock."""
+    return _update(licence_product, by=by, fields=fields, allowed=_LICENCE_PRODUCT_FIELDS)
+
+
+@transaction.atomic
+def licence_product_delete(*, licence_product: LicenceProduct, by) -> None:
+    """Delete a licence product; 409 while software products or CMDB licences refer to it."""
+    record_delete(instance=licence_product, actor=by)
+
+
+@transaction.atomic
+def software_product_create(*, by, **fields) -> SoftwareProduct:
+    """Create a software product (name unique, case-insensitive), optionally consuming a
+    licence product."""
+    return _create(SoftwareProduct, by=by, fields=fields, allowed=_SOFTWARE_PRODUCT_FIELDS)
+
+
+@transaction.atomic
+def software_product_update(*, product: SoftwareProduct, by, **fields) -> SoftwareProduct:
+    """Change a software product under a row lock."""
+    return _update(product, by=by, fields=fields, allowed=_SOFTWARE_PRODUCT_FIELDS)
+
+
+@transaction.atomic
+def software_product_delete(*, product: SoftwareProduct, by) -> None:
+    """Delete a software product; 409 while it has versions or installations."""
+    record_delete(instance=product, actor=by)
+
+
+# Software versions
+
+
+def _validate_version_name(version_name: str) -> str:
+    name = (version_name or "").strip()
+    if not name:
+        raise DomainValidationError({"version": "Give the version, e.g. 2.4.1."})
+    if not _VERSION_NAME.match(name):
+        raise DomainValidationError(
+            {"version": "A version may not contain slashes or start with a dot or a space."}
+        )
+    return name
+
+
+def _history_user(version: SoftwareVersion, by) -> SoftwareVersion:
+    version._history_user = _person(by)
+    return version
+
+
+@transaction.atomic
+def software_version_create(
+    *, product: SoftwareProduct, version: str, by, release_notes: str = ""
+) -> SoftwareVersion:
+    """Create a draft version without an artefact (attach one with ``software_version_upload``).
+    400 when the product already has this version."""
+    instance = SoftwareVersion(
+        product=product,
+        version=_validate_version_name(version),
+        release_notes=release_notes or "",
+        status=VersionStatus.DRAFT,
+        created_by=_person(by),
+    )
+    return record_save(instance=_history_user(instance, by), actor=by)
+
+
+@transaction.atomic
+def software_version_update(
+    *,
+    version: SoftwareVersion,
+    by,
+    version_name: str | None = None,
+    release_notes: str | None = None,
+) -> SoftwareVersion:
+    """Change a version's release notes, or rename a draft (409 for any other status; its
+    artefact keeps its stored path). Product, artefact and status have their own services."""
+    locked = SoftwareVersion.objects.select_for_update().get(pk=version.pk)
+    if version_name is not None:
+        new_name = _validate_version_name(version_name)
+        if new_name != locked.version and locked.status != VersionStatus.DRAFT:
+            raise DomainConflict(
+                f"{locked} is {locked.get_status_display().lower()}: only a draft can be renamed. "
+                "Create a new version instead."
+            )
+        locked.version = new_name
+    if release_notes is not None:
+        locked.release_notes = release_notes
+    return record_save(instance=_history_user(locked, by), actor=by)
+
+
+@transaction.atomic
+def software_version_delete(*, version: SoftwareVersion, by) -> None:
+    """Delete a draft or retired version and, after commit, its stored artefact. Authorised and
+    quarantined versions are part of the library's record (409: retire them first); a version
+    still installed somewhere is refused too (409)."""
+    locked = SoftwareVersion.objects.select_for_update().get(pk=version.pk)
+    if locked.status not in (VersionStatus.DRAFT, VersionStatus.RETIRED):
+        raise DomainConflict(
+            f"{locked} is {locked.get_status_display().lower()}; retire it before deleting it."
+        )
+    name = locked.artefact.name
+    record_delete(instance=locked, actor=by)
+    transaction.on_commit(lambda: _delete_stored(name))
+
+
+def _refuse_replacement(version: SoftwareVersion, sha256: str | None = None) -> None:
+    """Raise 409 unless ``version``'s artefact may be (re)placed: a draft takes any file; a
+    quarantined version only its original bytes back (restoring a damaged file); authorised
+    artefacts are immutable."""
+    status = version.status
+    if status == VersionStatus.DRAFT:
+        return
+    if status == VersionStatus.QUARANTINED and version.sha256:
+        if sha256 is None or sha256 == version.sha256:
+            return
+        raise DomainConflict(
+            f"{version} is quarantined: only its original artefact (SHA-256 {version.sha256}) "
+            f"can be uploaded again to restore it, and this file's SHA-256 is {sha256}. "
+            "Upload a changed artefact as a new version."
+        )
+    if status == VersionStatus.AUTHORISED:
+        raise DomainConflict(
+            f"{version} is authorised: authorised artefacts are immutable. "
+            "Upload the changed artefact as a new version."
+        )
+    raise DomainConflict(
+        f"{version} is {version.get_status_display().lower()}; it takes no artefact."
+    )
+
+
+def software_version_check_upload(*, version: SoftwareVersion) -> None:
+    """409 now when ``version`` cannot take an artefact at all (authorised, retired), so a view
+    can refuse before reading a large request body. ``software_version_upload`` checks again."""
+    _refuse_replacement(version)
+
+
+def software_version_upload(
+    *,
+    file,
+    by,
+    version: SoftwareVersion | None = None,
+    product: SoftwareProduct | None = None,
+    version_name: str = "",
+    declared_sha256: str | None = None,
+    release_notes: str = "",
+) -> SoftwareVersion:
+    """Store an artefact for ``version`` (a draft, or a quarantined version getting its original
+    bytes back) or for a new draft ``product`` + ``version_name``.
+
+    The size and SHA-256 are computed while streaming ``file.chunks()`` (Django has already
+    spooled a large upload to a temporary file; nothing holds it whole in memory). Refused with
+    nothing stored: over ``DSL_MAX_ARTEFACT_BYTES`` (413), an empty file or a ``declared_sha256``
+    that differs (400), an authorised/retired version (409). The file is written through the
+    storage API before the short transaction that locks the row, re-checks it and records
+    size/sha256/name with an audit event; if that transaction fails the stored file is deleted,
+    and a replaced file is deleted only after commit."""
+    if (version is None) == (product is None):
+        raise ValueError("Give either an existing version or a product and a version name.")
+    declared = _normalise_sha256(declared_sha256)
+    if version is not None:
+        version = SoftwareVersion.objects.select_related("product").get(pk=version.pk)
+        _refuse_replacement(version)  # fail fast, before hashing a large file
+    else:
+        version_name = _validate_version_name(version_name)
+        if SoftwareVersion.objects.filter(product=product, version__iexact=version_name).exists():
+            raise DomainValidationError(
+                {"version": f"{product} already has version {version_name}."}
+            )
+
+    sha256, size = _digest(file.chunks(HASH_CHUNK_BYTES), limit=settings.DSL_MAX_ARTEFACT_BYTES)
+    if size == 0:
+        raise DomainValidationError({"artefact": "The file is empty."})
+    if declared is not None and declared != sha256:
+        raise DomainValidationError(
+            {
+                "sha256": f"The declared SHA-256 {declared} does not match the uploaded file's "
+                f"{sha256} ({size} bytes); nothing was stored. Check that the file was not "
+                "truncated or altered on the way and upload it again."
+            }
+        )
+    if version is not None:
+        _refuse_replacement(version, sha256)
+
+    display_name = get_valid_filename(os.path.basename(file.name or "")) or "artefact.bin"
+    holder = version or SoftwareVersion(product=product, version=version_name)
+    holder.artefact.save(display_name, file, save=False)
+    stored_name = holder.artefact.name
+    try:
+        with transaction.atomic():
+            if version is not None:
+                locked = SoftwareVersion.objects.select_for_update().get(pk=version.pk)
+                _refuse_replacement(locked, sha256)
+                previous_name = locked.artefact.name
+                action = "dsl_dhs.softwareversion.upload"
+            else:
+                locked = SoftwareVersion(
+                    product=product,
+                    version=version_name,
+                    release_notes=release_notes or "",
+                    status=VersionStatus.DRAFT,
+                    created_by=_person(by),
+                )
+                previous_name = ""
+                action = None
+            locked.artefact.name = stored_name
+            locked.artefact_name = display_name
+            locked.size = size
+            locked.sha256 = sha256
+            try:
+                with transaction.atomic():
+                    record_save(instance=_history_user(locked, by), actor=by, action=action)
+            except IntegrityError:
+                raise DomainConflict(
+                    f"{product} version {version_name} was created by someone else at the same "
+                    "moment; reload and upload to that version if it is still a draft."
+                ) from None
+            if previous_name and previous_name != stored_name:
+                transaction.on_commit(lambda: _delete_stored(previous_name))
+    except BaseException:
+        _delete_stored(stored_name)
+        raise
+    return locked
+
+
+def _status_change_conflict(version: SoftwareVersion, status: str) -> DomainConflict:
+    allowed = sorted(VERSION_STATUS_CHANGES[VersionStatus(version.status)])
+    current = version.get_status_display().lower()
+    hint = f"it can change to: {', '.join(allowed)}" if allowed else "that is final"
+    return DomainConflict(
+        f"{version} is {current}; it cannot change to {status} ({hint}).",
+        extra={"status": version.status, "allowed": allowed},
+    )
+
+
+_STATUS_VERBS = {
+    VersionStatus.AUTHORISED: "authorise",
+    VersionStatus.QUARANTINED: "quarantine",
+    VersionStatus.RETIRED: "retire",
+}
+
+
+def software_version_set_status(
+    *, version: SoftwareVersion, status: str, by, reason: str = ""
+) -> SoftwareVersion:
+    """Authorise, quarantine or retire a version, following ``VERSION_STATUS_CHANGES``.
+
+    403 without ``dsl_dhs.authorise_softwareversion``; 400 for an unknown status or a missing
+    reason (quarantine and retire need one); 409 for a change the current status does not allow
+    (with the allowed ones). Authorising needs an artefact whose stored bytes still match the
+    recorded SHA-256 — recomputed now, before the transaction, and recorded as a check — and
+    records who authorised it and when. One transaction under the row lock, audited."""
+    if not (by is not None and by.has_perm(AUTHORISE_PERMISSION)):
+        raise DomainPermissionDenied(
+            "Changing a version's status needs the “authorise software” permission "
+            "(configuration managers hold it)."
+        )
+    if status not in VersionStatus.values or status == VersionStatus.DRAFT:
+        choices = ", ".join(sorted(_STATUS_VERBS))
+        raise DomainValidationError({"status": f"Unknown status {status!r}; use one of {choices}."})
+    reason = (reason or "").strip()
+    current = SoftwareVersion.objects.select_related("product").get(pk=version.pk)
+    if status not in VERSION_STATUS_CHANGES[VersionStatus(current.status)]:
+        raise _status_change_conflict(current, status)
+    if status in (VersionStatus.QUARANTINED, VersionStatus.RETIRED) and not reason:
+        raise DomainValidationError(
+            {"reason": f"Say why you {_STATUS_VERBS[status]} {current} (the reason is recorded)."}
+        )
+    found_sha = found_size = None
+    if status == VersionStatus.AUTHORISED:
+        if not current.artefact or not current.sha256:
+            raise DomainConflict(
+                f"{current} has no artefact yet: upload one before authorising it."
+            )
+        found_sha, found_size = _stored_digest(current.artefact.name)
+        if found_sha != current.sha256:
+            found = "is missing" if found_sha is None else f"has SHA-256 {found_sha}"
+            raise DomainConflict(
+                f"{current} cannot be authorised: its stored artefact {found}, but "
+                f"{current.sha256} was recorded at upload. Upload the artefact again."
+            )
+
+    with transaction.atomic():
+        locked = SoftwareVersion.objects.select_for_update().get(pk=version.pk)
+        if status not in VERSION_STATUS_CHANGES[VersionStatus(locked.status)]:
+            raise _status_change_conflict(locked, status)
+        now = timezone.now()
+        if status == VersionStatus.AUTHORISED:
+            if locked.artefact.name != current.artefact.name or locked.sha256 != current.sha256:
+                raise DomainConflict(
+                    f"The artefact of {locked} was replaced meanwhile; reload and try again."
+                )
+            ArtefactCheck.objects.create(
+                version=locked,
+                result=CheckResult.OK,
+                expected_sha256=locked.sha256,
+                found_sha256=found_sha,
+                found_size=found_size,
+                detail="Checked when authorised.",
+            )
+            locked.last_checked_at = now
+            locked.authorised_by = _person(by)
+            locked.authorised_at = now
+        locked.status = status
+        locked.status_changed_at = now
+        locked.status_reason = reason
+        return record_save(
+            instance=_history_user(locked, by),
+            actor=by,
+            action=f"dsl_dhs.softwareversion.{_STATUS_VERBS[status]}",
+            reason=reason,
+        )
+
+
+def software_version_verify(*, version: SoftwareVersion) -> ArtefactCheck:
+    """Recompute the stored artefact's SHA-256 by streaming it from storage and record an
+    ``ArtefactCheck`` (ok / mismatch / missing, with what was expected and found).
+
+    A mismatch or a missing file quarantines a draft or authorised version, with a status reason
+    saying what was found, audited as the system. Hashing runs before the short transaction that
+    records the result; if the artefact was replaced meanwhile, 409 and nothing is recorded.
+    409 too for a version without an artefact. ``last_checked_at`` is set without a history row
+    (routine checks would flood the version's history)."""
+    current = SoftwareVersion.objects.select_related("product").get(pk=version.pk)
+    if not current.artefact or not current.sha256:
+        raise DomainConflict(f"{current} has no artefact to verify.")
+    name, expected = current.artefact.name, current.sha256
+    found_sha, found_size = _stored_digest(name)
+
+    with transaction.atomic():
+        locked = SoftwareVersion.objects.select_for_update().get(pk=current.pk)
+        if locked.artefact.name != name or locked.sha256 != expected:
+            raise DomainConflict(
+                f"The artefact of {locked} was replaced while it was being checked; check again."
+            )
+        if found_sha is None:
+            result = CheckResult.MISSING
+            detail = f"The stored artefact {name} is missing from storage."
+        elif found_sha != expected:
+            result = CheckResult.MISMATCH
+            detail = (
+                f"The stored artefact {name} has SHA-256 {found_sha} ({found_size} bytes), but "
+                f"{expected} ({locked.size} bytes) was recorded at upload."
+            )
+        else:
+            result = CheckResult.OK
+            detail = ""
+        check = ArtefactCheck.objects.create(
+            version=locked,
+            result=result,
+            expected_sha256=expected,
+            found_sha256=found_sha or "",
+            found_size=found_size,
+            detail=detail,
+        )
+        now = timezone.now()
+        SoftwareVersion.objects.filter(pk=locked.pk).update(last_checked_at=now)
+        locked.last_checked_at = now
+        if result != CheckResult.OK and locked.status in (
+            VersionStatus.DRAFT,
+            VersionStatus.AUTHORISED,
+        ):
+            locked.status = VersionStatus.QUARANTINED
+            locked.status_changed_at = now
+            locked.status_reason = f"Quarantined by the integrity check: {detail}"
+            record_save(
+                instance=_history_user(locked, None),
+                actor=None,
+                action="dsl_dhs.softwareversion.quarantine",
+                reason=locked.status_reason,
+            )
+    return check
+
+
+# Definitive Hardware Store: locations, models, stock
+
+
+_LOCATION_FIELDS = {"code", "name", "address"}
+_HARDWARE_MODEL_FIELDS = {"manufacturer", "name", "part_number", "kind", "description"}
+
+
+@transaction.atomic
+def location_create(*, by, **fields) -> Location:
+    """Create a location (code unique)."""
+    return _create(Location, by=by, fields=fields, allowed=_LOCATION_FIELDS)
+
+
+@transaction.atomic
+def location_update(*, location: Location, by, **fields) -> Location:
+    """Change a location under a row lock."""
+    return _update(location, by=by, fields=fields, allowed=_LOCATION_FIELDS)
+
+
+@transaction.atomic
+def location_delete(*, location: Location, by) -> None:
+    """Delete a location; 409 while stock or configuration items are there."""
+    record_delete(instance=location, actor=by)
+
+
+@transaction.atomic
+def hardware_model_create(*, by, **fields) -> HardwareModel:
+    """Create a hardware model (part number unique, case-insensitive)."""
+    return _create(HardwareModel, by=by, fields=fields, allowed=_HARDWARE_MODEL_FIELDS)
+
+
+@transaction.atomic
+def hardware_model_update(*, hardware_model: HardwareModel, by, **fields) -> HardwareModel:
+    """Change a hardware model under a row lock."""
+    return _update(hardware_model, by=by, fields=fields, allowed=_HARDWARE_MODEL_FIELDS)
+
+
+@transaction.atomic
+def hardware_model_delete(*, hardware_model: HardwareModel, by) -> None:
+    """Delete a hardware model; 409 while stock or configuration items use it."""
+    record_delete(instance=hardware_model, actor=by)
+
+
+def _count(value, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise DomainValidationError({field: "Give a whole number of units, 0 or more."})
+    return value
+
+
+@transaction.atomic
+def stock_create(
+    *, hardware_model: HardwareModel, location: Location, on_hand: int = 0, by
+) -> Stock:
+    """Start counting spares of a model at a location (one stock row per model and location,
+    400 when it exists)."""
+    stock = Stock(
+        hardware_model=hardware_model, location=location, on_hand=_count(on_hand, "on_hand")
+    )
+    return record_save(instance=stock, actor=by)
+
+
+@transaction.atomic
+def stock_adjust(*, stock: Stock, on_hand: int, by, reason: str) -> Stock:
+    """Set the number of units on hand after a delivery, a write-off or a stock-take. Locks the
+    row; 409 below the units reserved; a reason is required and audited."""
+    on_hand = _count(on_hand, "on_hand")
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainValidationError(
+            {"reason": "Say why the count changes (delivery, write-off, stock-take …)."}
+        )
+    locked = (
+        Stock.objects.select_for_update(of=("self",))
+        .select_related("hardware_model", "location")
+        .get(pk=stock.pk)
+    )
+    if on_hand < locked.reserved:
+        raise DomainConflict(
+            f"Cannot set {locked.hardware_model} at {locked.location} to {on_hand} on hand: "
+            f"{locked.reserved} units are reserved. Consume or return reservations first.",
+            extra={"reserved": locked.reserved},
+        )
+    locked.on_hand = on_hand
+    try:
+        with transaction.atomic():
+            return record_save(
+                instance=locked, actor=by, action="dsl_dhs.stock.adjust", reason=reason
+            )
+    except IntegrityError:
+        raise DomainConflict("The stock changed meanwhile; reload and try again.") from None
+
+
+@transaction.atomic
+def stock_delete(*, stock: Stock, by) -> None:
+    """Stop counting a model at a location; 409 while reservations refer to it."""
+    record_delete(instance=stock, actor=by)
+
+
+# Reservations: reserved → consumed | returned
+
+
+def _only_free(stock: Stock, free: int) -> DomainConflict:
+    return DomainConflict(
+        f"Only {free} free: {stock.hardware_model} at {stock.location} has {stock.on_hand} on "
+        f"hand and {stock.reserved} reserved.",
+        extra={"free": free},
+    )
+
+
+@transaction.atomic
+def reservation_create(
+    *, stock: Stock, quantity: int, reference: str, by, note: str = ""
+) -> Reservation:
+    """Hold ``quantity`` units of ``stock`` for ``reference`` (usually a release number).
+
+    The stock row is locked (``select_for_update``) and ``free = on_hand - reserved`` checked:
+    asking for more → 409 "only N free". ``reserved`` grows with an ``F()`` update, and the
+    table's CHECK constraints refuse an over-reservation whatever wrote it (→ 409)."""
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+        raise DomainValidationError({"quantity": "Reserve at least 1 unit."})
+    reference = (reference or "").strip()
+    if not reference:
+        raise DomainValidationError(
+            {"reference": "Say what the units are for, e.g. a release number."}
+        )
+    locked = (
+        Stock.objects.select_for_update(of=("self",))
+        .select_related("hardware_model", "location")
+        .get(pk=stock.pk)
+    )
+    free = locked.on_hand - locked.reserved
+    if quantity > free:
+        raise _only_free(locked, free)
+    try:
+        with transaction.atomic():
+            Stock.objects.filter(pk=locked.pk).update(
+                reserved=F("reserved") + quantity, updated_at=timezone.now()
+            )
+    except IntegrityError:
+        locked.refresh_from_db()
+        raise _only_free(locked, locked.on_hand - locked.reserved) from None
+    reservation = Reservation(
+        stock=locked,
+        quantity=quantity,
+        reference=reference,
+        note=note or "",
+        created_by=_person(by),
+    )
+    return record_save(instance=reservation, actor=by)
+
+
+def _close_reservation(*, reservation: Reservation, by, to: str, note: str) -> Reservation:
+    locked = (
+        Reservation.objects.select_for_update(of=("self",))
+        .select_related("stock__hardware_model", "stock__location")
+        .get(pk=reservation.pk)
+    )
+    verb = "consume" if to == ReservationStatus.CONSUMED else "return"
+    if locked.status != ReservationStatus.RESERVED:
+        raise DomainConflict(
+            f"Reservation {locked.reference or locked.pk} is already "
+            f"{locked.get_status_display().lower()}; only a reserved one can be {verb}d.",
+            extra={"status": locked.status},
+        )
+    Stock.objects.select_for_update().filter(pk=locked.stock_id).first()
+    quantity = locked.quantity
+    changes = {"reserved": F("reserved") - quantity, "updated_at": timezone.now()}
+    if to == ReservationStatus.CONSUMED:
+        changes["on_hand"] = F("on_hand") - quantity
+    try:
+        with transaction.atomic():
+            Stock.objects.filter(pk=locked.stock_id).update(**changes)
+    except IntegrityError:
+        raise DomainConflict(
+            "The stock no longer holds these units; an administrator must correct it."
+        ) from None
+    locked.status = to
+    locked.closed_at = timezone.now()
+    if note:
+        locked.note = f"{locked.note}\n{note}".strip()
+    return record_save(instance=locked, actor=by, action=f"dsl_dhs.reservation.{verb}", reason=note)
+
+
+@transaction.atomic
+def reservation_consume(*, reservation: Reservation, by, note: str = "") -> Reservation:
+    """The reserved units were installed: reserved → consumed, ``on_hand`` and ``reserved`` both
+    drop by the quantity. 409 unless the reservation is still reserved (a repeat is refused, never
+    applied twice). Locks the reservation, then its stock row."""
+    return _close_reservation(
+        reservation=reservation, by=by, to=ReservationStatus.CONSUMED, note=note
+    )
+
+
+@transaction.atomic
+def reservation_return(*, reservation: Reservation, by, note: str = "") -> Reservation:
+    """The units go back to the shelf (release backed out or cancelled): reserved → returned,
+    ``reserved`` drops by the quantity. 409 unless still reserved. Same locks as consume."""
+    return _close_reservation(
+        reservation=reservation, by=by, to=ReservationStatus.RETURNED, note=note
+    )

@@ -1,0 +1,547 @@
+"""The deployment API: agents fetch their work and report results; ops decide back-outs;
+release managers declare freeze windows and start installations by hand."""
+
+from django.db.models.functions import Lower
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.views import APIView
+
+from cmdb.models import ConfigurationItem
+from releasemgmt.core.api.permissions import HasPermission
+from releasemgmt.core.api.views import (
+    BAD_REQUEST,
+    ERROR,
+    FORBIDDEN,
+    NOT_FOUND,
+    UNAUTHENTICATED,
+    AuditedModelViewSet,
+)
+from releasemgmt.core.exceptions import DomainPermissionDenied
+from releases import selectors_deployment as selectors
+from releases.models import BackoutOverride, FreezeWindow, Release, ReleaseTarget
+from releases.services import deployment
+
+COMMON = {401: UNAUTHENTICATED, 403: FORBIDDEN, 404: NOT_FOUND}
+
+
+class CanReport(HasPermission):
+    required = ("releases.report_deployment",)
+
+
+class AgentEndpoint(APIView):
+    """Agents and deployment tools report at fleet rate: DRF's per-user throttle keeps a list of
+    every request time and re-saves it on each call, which costs more than the report itself.
+    These endpoints are limited by their permission and the token's CI scope instead."""
+
+    permission_classes = [CanReport]
+    throttle_classes = []
+
+
+class CanViewRelease(HasPermission):
+    required = ("releases.view_release",)
+
+
+def _check_scope(request, ci_identifier: str) -> None:
+    """An agent's token is limited to its own CI."""
+    scope = getattr(request.auth, "ci_scope", "")
+    if scope and scope.lower() != ci_identifier.lower():
+        raise DomainPermissionDenied(f"This token may only act for {scope}, not {ci_identifier}.")
+
+
+class TargetSerializer(serializers.ModelSerializer):
+    ci = serializers.CharField(source="ci.identifier", read_only=True)
+    release = serializers.CharField(source="release.number", read_only=True)
+
+    class Meta:
+        model = ReleaseTarget
+        fields = [
+            "id",
+            "release",
+            "ci",
+            "distribution_state",
+            "installation_state",
+            "wave",
+            "due_at",
+            "dispatched_at",
+            "attempts",
+            "distributed_at",
+            "installed_at",
+            "backed_out_at",
+            "last_report_at",
+            "detail",
+        ]
+        read_only_fields = fields
+
+
+class ReportSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["succeeded", "failed", "in_transit", "running"])
+    detail = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    report_id = serializers.CharField(max_length=100)
+    release = serializers.CharField(
+        max_length=20,
+        required=False,
+        help_text="Optional: the release number the agent believes this is for.",
+    )
+
+
+class ReportResultSerializer(serializers.Serializer):
+    report = serializers.IntegerField()
+    duplicate = serializers.BooleanField()
+    acted = serializers.BooleanField()
+    target = TargetSerializer()
+
+
+REPORT_RESPONSES = {
+    200: ReportResultSerializer,
+    400: BAD_REQUEST,
+    409: OpenApiResponse(
+        ERROR,
+        description="Recorded but not acted on: the release has halted or is not at that stage (`recorded: true`).",
+    ),
+    **COMMON,
+}
+
+
+class _ReportView(AgentEndpoint):
+    kind = ""
+
+    def post(self, request, pk):
+        target = get_object_or_404(ReleaseTarget.objects.select_related("release", "ci"), pk=pk)
+        _check_scope(request, target.ci.identifier)
+        body = ReportSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        claimed = body.validated_data.get("release")
+        if claimed and claimed != target.release.number:
+            raise DomainPermissionDenied(
+                f"Target {pk} belongs to {target.release.number}, not {claimed}."
+            )
+        report, created = deployment.target_report(
+            target_id=target.pk,
+            kind=self.kind,
+            status=body.validated_data["status"],
+            report_id=body.validated_data["report_id"],
+            detail=body.validated_data["detail"],
+            by=request.user,
+        )
+        target.refresh_from_db()
+        return Response(
+            {
+                "report": report.pk,
+                "duplicate": not created,
+                "acted": report.acted,
+                "target": TargetSerializer(target).data,
+            }
+        )
+
+
+class DistributionReportView(_ReportView):
+    """A distribution result for one target (idempotent on `report_id`)."""
+
+    kind = "distribution"
+
+    @extend_schema(request=ReportSerializer, responses=REPORT_RESPONSES)
+    def post(self, request, pk):
+        return super().post(request, pk)
+
+
+class InstallationReportView(_ReportView):
+    """An installation result for one target (idempotent on `report_id`); may trigger the back-out."""
+
+    kind = "installation"
+
+    @extend_schema(request=ReportSerializer, responses=REPORT_RESPONSES)
+    def post(self, request, pk):
+        return super().post(request, pk)
+
+
+class BackoutReportView(_ReportView):
+    """A back-out result for one target (idempotent on `report_id`)."""
+
+    kind = "backout"
+
+    @extend_schema(request=ReportSerializer, responses=REPORT_RESPONSES)
+    def post(self, request, pk):
+        return super().post(request, pk)
+
+
+def _ci(identifier: str) -> ConfigurationItem:
+    ci = (
+        ConfigurationItem.objects.annotate(key=Lower("identifier"))
+        .filter(key=(identifier or "").lower())
+        .first()
+    )
+    if ci is None:
+        from releasemgmt.core.exceptions import DomainNotFound
+
+        raise DomainNotFound(f"No configuration item {identifier!r}.")
+    return ci
+
+
+class AgentWorkView(AgentEndpoint):
+    """`GET /api/v1/agent/work/?ci=<identifier>`: downloads, installations and back-outs due."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("ci", str, required=True, description="The target's identifier")
+        ],
+        responses={
+            200: inline_serializer(
+                "AgentWork",
+                {
+                    "ci": serializers.CharField(),
+                    "downloads": serializers.ListField(child=serializers.DictField()),
+                    "installations": serializers.ListField(child=serializers.DictField()),
+                    "backouts": serializers.ListField(child=serializers.DictField()),
+                },
+            ),
+            400: BAD_REQUEST,
+            **COMMON,
+        },
+    )
+    def get(self, request):
+        identifier = request.query_params.get("ci", "")
+        if not identifier:
+            from releasemgmt.core.exceptions import DomainValidationError
+
+            raise DomainValidationError({"ci": "Give the target's identifier: ?ci=web-01."})
+        _check_scope(request, identifier)
+        ci = _ci(identifier)
+        work = selectors.agent_work(ci)
+
+        def artefacts(target, attr):
+            rows = []
+            for item in target.release.items.all():
+                version = getattr(item, attr)
+                if version is None:
+                    continue
+                rows.append(
+                    {
+                        "product": version.product.name,
+                        "version": version.version,
+                        "sha256": version.sha256,
+                        "size": version.size,
+                        "url": reverse(
+                            "dsl_dhs-api:software-version-download",
+                            args=[version.pk],
+                            request=request,
+                        ),
+                    }
+                )
+            return rows
+
+        def entry(target, attr, report):
+            return {
+                "target": target.pk,
+                "release": target.release.number,
+                "artefacts": artefacts(target, attr),
+                "report": reverse(
+                    f"releases-deployment:target-{report}", args=[target.pk], request=request
+                ),
+            }
+
+        return Response(
+            {
+                "ci": ci.identifier,
+                "downloads": [
+                    entry(t, "software_version", "distribution") for t in work["downloads"]
+                ],
+                "installations": [
+                    entry(t, "software_version", "installation") for t in work["installations"]
+                ],
+                "backouts": [entry(t, "restore_version", "backout") for t in work["backouts"]],
+            }
+        )
+
+
+class HeartbeatSerializer(serializers.Serializer):
+    ci = serializers.CharField(max_length=100)
+    login_count = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    agent_version = serializers.CharField(
+        max_length=50, required=False, allow_blank=True, default=""
+    )
+
+
+class AgentHeartbeatView(AgentEndpoint):
+    """`POST /api/v1/agent/heartbeat/`: the agent is alive; how many users are logged in."""
+
+    @extend_schema(
+        request=HeartbeatSerializer,
+        responses={200: HeartbeatSerializer, 400: BAD_REQUEST, **COMMON},
+    )
+    def post(self, request):
+        body = HeartbeatSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        _check_scope(request, body.validated_data["ci"])
+        ci = _ci(body.validated_data["ci"])
+        deployment.agent_heartbeat(
+            ci=ci,
+            login_count=body.validated_data.get("login_count"),
+            agent_version=body.validated_data["agent_version"],
+        )
+        return Response(
+            {
+                "ci": ci.identifier,
+                "login_count": body.validated_data.get("login_count"),
+                "agent_version": body.validated_data["agent_version"],
+            }
+        )
+
+
+class HealthSignalSerializer(serializers.Serializer):
+    signal = serializers.CharField(max_length=100)
+    status = serializers.ChoiceField(choices=["ok", "failed"])
+    detail = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class HealthSignalView(APIView):
+    """`POST /api/v1/releases/{id}/health-signals/`: an external health check's verdict; a failed
+    signal the release declared as a failure condition requires the back-out."""
+
+    permission_classes = [CanReport]
+
+    @extend_schema(
+        request=HealthSignalSerializer,
+        responses={
+            200: inline_serializer("HealthSignalResult", {"state": serializers.CharField()}),
+            400: BAD_REQUEST,
+            **COMMON,
+        },
+    )
+    def post(self, request, pk):
+        release = get_object_or_404(Release, pk=pk)
+        body = HealthSignalSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        release = deployment.health_signal_report(
+            release=release, by=request.user, **body.validated_data
+        )
+        return Response({"state": release.state})
+
+
+class TargetListView(ListAPIView):
+    """`GET /api/v1/release-targets/?release=<id>`: per-target progress (paginated, filterable)."""
+
+    serializer_class = TargetSerializer
+    permission_classes = [CanViewRelease]
+    filterset_fields = ["release", "distribution_state", "installation_state", "wave"]
+    search_fields = ["ci__identifier"]
+
+    def get_queryset(self):
+        return ReleaseTarget.objects.select_related("release", "ci").order_by(
+            "release_id", "ci__identifier"
+        )
+
+    @extend_schema(
+        responses={
+            200: TargetSerializer(many=True),
+            400: BAD_REQUEST,
+            401: UNAUTHENTICATED,
+            403: FORBIDDEN,
+        }
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class InstallNowSerializer(serializers.Serializer):
+    freeze_override_reason = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, default=""
+    )
+
+
+class InstallNowView(APIView):
+    """`POST /api/v1/release-targets/{id}/install-now/`: the manual trigger."""
+
+    permission_classes = [CanViewRelease]
+
+    @extend_schema(
+        request=InstallNowSerializer,
+        responses={
+            200: TargetSerializer,
+            409: OpenApiResponse(ERROR, description="Not installing, already started, or frozen."),
+            400: BAD_REQUEST,
+            **COMMON,
+        },
+    )
+    def post(self, request, pk):
+        target = get_object_or_404(ReleaseTarget, pk=pk)
+        body = InstallNowSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        target = deployment.target_install_now(
+            target=target, by=request.user, **body.validated_data
+        )
+        return Response(TargetSerializer(target).data)
+
+
+class OverrideSerializer(serializers.ModelSerializer):
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    confirmed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = BackoutOverride
+        fields = [
+            "id",
+            "release",
+            "status",
+            "reason",
+            "requested_by",
+            "requested_at",
+            "confirmed_by",
+            "confirmed_at",
+        ]
+        read_only_fields = [
+            "id",
+            "release",
+            "status",
+            "requested_by",
+            "requested_at",
+            "confirmed_by",
+            "confirmed_at",
+        ]
+
+
+class OverrideRequestView(APIView):
+    """`POST /api/v1/releases/{id}/overrides/` `{"reason"}`: ask to continue; a second person confirms."""
+
+    permission_classes = [CanViewRelease]
+
+    @extend_schema(
+        request=OverrideSerializer,
+        responses={
+            201: OverrideSerializer,
+            400: BAD_REQUEST,
+            409: OpenApiResponse(
+                ERROR, description="Not waiting for a decision, or an override is already pending."
+            ),
+            **COMMON,
+        },
+    )
+    def post(self, request, pk):
+        release = get_object_or_404(Release, pk=pk)
+        body = OverrideSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        override = deployment.backout_override_request(
+            release=release, by=request.user, reason=body.validated_data["reason"]
+        )
+        return Response(OverrideSerializer(override).data, status=status.HTTP_201_CREATED)
+
+
+class OverrideConfirmView(APIView):
+    """`POST /api/v1/overrides/{id}/confirm/`: a different person with the override permission confirms."""
+
+    permission_classes = [CanViewRelease]
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: OverrideSerializer,
+            409: OpenApiResponse(ERROR, description="Already confirmed or withdrawn."),
+            **COMMON,
+        },
+    )
+    def post(self, request, pk):
+        override = get_object_or_404(BackoutOverride, pk=pk)
+        deployment.backout_override_confirm(override=override, by=request.user)
+        override.refresh_from_db()
+        return Response(OverrideSerializer(override).data)
+
+
+class BackoutQueueItemSerializer(serializers.ModelSerializer):
+    release_unit = serializers.SlugRelatedField(slug_field="identifier", read_only=True)
+    target_total = serializers.IntegerField()
+    open_override = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Release
+        fields = [
+            "id",
+            "number",
+            "title",
+            "state",
+            "release_unit",
+            "backout_condition",
+            "backout_figures",
+            "backout_required_at",
+            "backout_deadline",
+            "backout_started_automatically",
+            "target_total",
+            "count_installed",
+            "count_install_failed",
+            "count_backed_out",
+            "count_backout_failed",
+            "open_override",
+        ]
+        read_only_fields = fields
+
+    def get_open_override(self, release) -> dict | None:
+        overrides = getattr(release, "open_overrides", [])
+        return OverrideSerializer(overrides[0]).data if overrides else None
+
+
+class BackoutQueueView(ListAPIView):
+    """`GET /api/v1/backout-queue/`: releases waiting for a back-out decision, and those backing out."""
+
+    serializer_class = BackoutQueueItemSerializer
+    permission_classes = [CanViewRelease]
+    filter_backends = []
+
+    def get_queryset(self):
+        return selectors.backout_queue()
+
+    @extend_schema(
+        responses={200: BackoutQueueItemSerializer(many=True), 401: UNAUTHENTICATED, 403: FORBIDDEN}
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class FreezeWindowSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = FreezeWindow
+        fields = [
+            "id",
+            "start",
+            "end",
+            "scope",
+            "environment",
+            "release_unit",
+            "reason",
+            "created_by",
+            "created_at",
+        ]
+        read_only_fields = ["id", "created_by", "created_at"]
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: FreezeWindowSerializer(many=True), **COMMON}),
+    retrieve=extend_schema(responses={200: FreezeWindowSerializer, **COMMON}),
+    create=extend_schema(responses={201: FreezeWindowSerializer, 400: BAD_REQUEST, **COMMON}),
+    update=extend_schema(responses={200: FreezeWindowSerializer, 400: BAD_REQUEST, **COMMON}),
+    partial_update=extend_schema(
+        responses={200: FreezeWindowSerializer, 400: BAD_REQUEST, **COMMON}
+    ),
+    destroy=extend_schema(responses={204: None, **COMMON}),
+)
+class FreezeWindowViewSet(AuditedModelViewSet):
+    """Freeze windows: no installation is scheduled or started inside one (in its scope)."""
+
+    queryset = FreezeWindow.objects.select_related("created_by").order_by("start")
+    serializer_class = FreezeWindowSerializer
+    filterset_fields = ["scope", "environment", "release_unit"]
+    search_fields = ["reason"]
+
+    def perform_create(self, serializer):
+        serializer.instance = deployment.freeze_window_create(
+            by=self.request.user, **serializer.validated_data
+        )

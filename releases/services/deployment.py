@@ -1,0 +1,807 @@
+"""Distribution, installation, failure conditions and back-out.
+
+Per-target work is bulk; every report updates the release's counters in the same transaction and
+evaluates the failure conditions from them (never a scan of all targets per report). When a
+condition is met the release moves to ``backout_required`` at once and every installation not yet
+started is halted — no "just two more minutes"."""
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from cmdb.choices import ErrorKind, ErrorSource, InstallSource
+from cmdb.services import discrepancy_record, installed_software_record
+from dsl_dhs.choices import ReservationStatus
+from dsl_dhs.models import Reservation
+from releasemgmt.core.exceptions import (
+    DomainConflict,
+    DomainPermissionDenied,
+    DomainValidationError,
+)
+from releasemgmt.core.services import audit_record
+from releases.choices import (
+    HALTABLE_INSTALLATION_STATES,
+    DistributionState,
+    FailureConditionKind,
+    InstallationMode,
+    InstallationState,
+    ItemKind,
+    OverrideStatus,
+    ReleaseState,
+    ReportKind,
+)
+from releases.models import (
+    AgentStatus,
+    BackoutOverride,
+    DeploymentReport,
+    FreezeWindow,
+    Release,
+    ReleaseTarget,
+)
+from releases.services.lifecycle import after, apply_transition, before, handler, release_transition
+
+IS = InstallationState
+DS = DistributionState
+HALTED_RELEASE_STATES = frozenset(
+    {ReleaseState.BACKOUT_REQUIRED, ReleaseState.BACKING_OUT, ReleaseState.BACKED_OUT}
+)
+
+
+# Freeze windows
+
+
+def freezes_at(moment: datetime, *, release: Release) -> list[FreezeWindow]:
+    """Freeze windows covering ``moment`` that apply to the release (everything, its unit, or
+    an environment of one of its targets). Compared in UTC."""
+    environments = set(
+        release.targets.order_by().values_list("ci__environment", flat=True).distinct()
+    )
+    return list(
+        FreezeWindow.objects.filter(start__lte=moment, end__gt=moment).filter(
+            Q(scope="everything")
+            | Q(scope="release_unit", release_unit_id=release.release_unit_id)
+            | Q(scope="environment", environment__in=environments)
+        )
+    )
+
+
+def freezes_overlapping(start: datetime, end: datetime, *, release: Release) -> list[FreezeWindow]:
+    environments = set(
+        release.targets.order_by().values_list("ci__environment", flat=True).distinct()
+    )
+    return list(
+        FreezeWindow.objects.filter(start__lt=end, end__gt=start).filter(
+            Q(scope="everything")
+            | Q(scope="release_unit", release_unit_id=release.release_unit_id)
+            | Q(scope="environment", environment__in=environments)
+        )
+    )
+
+
+@transaction.atomic
+def freeze_window_create(
+    *,
+    by,
+    start,
+    end,
+    reason: str,
+    scope: str = "everything",
+    environment: str = "",
+    release_unit=None,
+) -> FreezeWindow:
+    from releasemgmt.core.services import record_save
+
+    if not by.has_perm("releases.add_freezewindow"):
+        raise DomainPermissionDenied("You do not have the permission to declare freeze windows.")
+    window = FreezeWindow(
+        start=start,
+        end=end,
+        reason=(reason or "").strip(),
+        scope=scope,
+        environment=environment,
+        release_unit=release_unit,
+        created_by=by,
+    )
+    return record_save(instance=window, actor=by)
+
+
+# Distribution
+
+
+@after("distribute")
+def _start_distribution(release: Release, by) -> None:
+    release.targets.update(distribution_state=DS.PENDING, distributed_at=None)
+
+
+@before("install")
+def _check_freeze_before_install(release: Release, by) -> None:
+    """Installation may not start, nor be scheduled, inside a freeze window (409 naming it)."""
+    if release.installation_start is None or release.installation_end is None:
+        raise DomainConflict(f"{release.number} has no installation window.")
+    if getattr(release, "_freeze_override_reason", ""):
+        return
+    frozen = freezes_overlapping(
+        max(timezone.now(), release.installation_start), release.installation_end, release=release
+    )
+    if frozen:
+        names = "; ".join(
+            f"{w.reason} ({w.start:%Y-%m-%d %H:%M}–{w.end:%Y-%m-%d %H:%M} UTC)" for w in frozen
+        )
+        raise DomainConflict(
+            f"The installation window of {release.number} overlaps a freeze: {names}. "
+            "An emergency override needs the freeze-override permission and a reason.",
+            extra={"freezes": [w.pk for w in frozen]},
+        )
+
+
+@after("install")
+def _schedule_installations(release: Release, by) -> None:
+    schedule_installations(release)
+
+
+def schedule_installations(release: Release, *, now: datetime | None = None) -> int:
+    """Give every pending target its installation plan in bulk: due times in waves inside the
+    window (scheduled mode), waiting for its login count (condition mode), or left for a manual
+    trigger. One UPDATE per wave."""
+    now = now or timezone.now()
+    pending = release.targets.filter(installation_state=IS.PENDING)
+    if release.installation_mode == InstallationMode.CONDITION:
+        return pending.update(installation_state=IS.WAITING)
+    if release.installation_mode == InstallationMode.MANUAL:
+        return 0
+    ids = list(pending.order_by("ci__identifier").values_list("pk", flat=True))
+    size = release.wave_size or len(ids) or 1
+    start = max(release.installation_start or now, now)
+    for wave, first in enumerate(range(0, len(ids), size), start=1):
+        due = start + timedelta(minutes=release.wave_interval_minutes * (wave - 1))
+        ReleaseTarget.objects.filter(pk__in=ids[first : first + size]).update(
+            installation_state=IS.SCHEDULED, due_at=due, wave=wave
+        )
+    return len(ids)
+
+
+def installations_dispatch_due(*, now: datetime | None = None, limit: int = 2000) -> int:
+    """The periodic picker: release due scheduled installations (and waiting ones whose target
+    reports few enough logins) to run, unless a freeze window covers now. Rows are claimed with
+    ``select_for_update(skip_locked=True)``, so two pickers never take the same target; agents
+    see released work on their next poll."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        due = list(
+            ReleaseTarget.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(release__state=ReleaseState.INSTALLING)
+            .filter(
+                Q(installation_state=IS.SCHEDULED, due_at__lte=now)
+                | Q(
+                    installation_state=IS.WAITING,
+                    ci__agent_status__login_count__lte=F("release__login_threshold"),
+                    ci__agent_status__last_seen__gte=now - timedelta(minutes=10),
+                )
+            )
+            .select_related("release")
+            .order_by("due_at", "pk")[:limit]
+        )
+        blocked = {}
+        ready = []
+        for target in due:
+            release = target.release
+            if release.pk not in blocked:
+                blocked[release.pk] = bool(freezes_at(now, release=release)) or (
+                    release.installation_end and release.installation_end <= now
+                )
+            if not blocked[release.pk]:
+                ready.append(target.pk)
+        if ready:
+            ReleaseTarget.objects.filter(pk__in=ready).update(
+                installation_state=IS.RUNNING, dispatched_at=now, attempts=F("attempts") + 1
+            )
+    return len(ready)
+
+
+@transaction.atomic
+def target_install_now(
+    *, target: ReleaseTarget, by, freeze_override_reason: str = ""
+) -> ReleaseTarget:
+    """Manual trigger: release one target's installation to run now (inside the window, outside
+    freezes unless overridden with the permission and a reason)."""
+    if not by.has_perm("releases.deploy_release"):
+        raise DomainPermissionDenied("You do not have the permission to start installations.")
+    target = ReleaseTarget.objects.select_for_update().select_related("release").get(pk=target.pk)
+    release = target.release
+    if release.state != ReleaseState.INSTALLING:
+        raise DomainConflict(
+            f"{release.number} is {release.get_state_display().lower()}, not installing."
+        )
+    if target.installation_state not in (IS.PENDING, IS.SCHEDULED, IS.WAITING):
+        raise DomainConflict(
+            f"The installation on {target.ci} is already {target.get_installation_state_display().lower()}."
+        )
+    now = timezone.now()
+    frozen = freezes_at(now, release=release)
+    if frozen:
+        _require_freeze_override(by, freeze_override_reason, frozen, release)
+    target.installation_state, target.dispatched_at, target.attempts = (
+        IS.RUNNING,
+        now,
+        target.attempts + 1,
+    )
+    target.save(update_fields=["installation_state", "dispatched_at", "attempts"])
+    audit_record(
+        actor=by,
+        action="release.install_now",
+        target=release,
+        after={"ci": target.ci.identifier},
+        reason=freeze_override_reason,
+    )
+    return target
+
+
+def _require_freeze_override(by, reason: str, frozen, release) -> None:
+    if not by.has_perm("releases.override_freeze"):
+        raise DomainConflict(
+            f"A freeze window is in force: {frozen[0].reason}. Only an emergency override may start installations now."
+        )
+    if not (reason or "").strip():
+        raise DomainValidationError(
+            {"freeze_override_reason": "Give the reason for overriding the freeze."}
+        )
+    audit_record(
+        actor=by,
+        action="release.freeze_override",
+        target=release,
+        reason=reason,
+        after={"freezes": [w.pk for w in frozen]},
+    )
+
+
+@transaction.atomic
+def release_install_with_freeze_override(*, release: Release, by, reason: str) -> Release:
+    """``install`` during a freeze window: an emergency with the freeze-override permission and a
+    reason, audited."""
+    from releases.services.lifecycle import lock_for
+
+    locked = lock_for(release.pk, "install", by)
+    frozen = freezes_overlapping(
+        max(timezone.now(), locked.installation_start or timezone.now()),
+        locked.installation_end or timezone.now(),
+        release=locked,
+    )
+    _require_freeze_override(by, reason, frozen or [FreezeWindow(reason="none")], locked)
+    locked._freeze_override_reason = reason
+    return apply_transition(
+        locked, "install", by=by, reason=reason, details={"freeze_override": True}
+    )
+
+
+# Reports from agents and deployment tools
+
+
+def target_report(
+    *, target_id: int, kind: str, status: str, report_id: str, detail: str = "", by=None
+) -> tuple[DeploymentReport, bool]:
+    """Record a distribution, installation or back-out result for one target and act on it.
+
+    Idempotent on ``report_id`` (a repeat returns the first report, ``created=False``, no second
+    effect). The release's counters move in the same transaction and the failure conditions are
+    evaluated from them; crossing one moves the release to ``backout_required`` and halts every
+    installation not yet started. A report that arrives after the halt is recorded but not acted
+    on (409 with the reason)."""
+    if status not in ("succeeded", "failed", "in_transit", "running"):
+        raise DomainValidationError(
+            {"status": "Report succeeded or failed (or in_transit / running as progress)."}
+        )
+    report_id = (report_id or "").strip()
+    if not report_id:
+        raise DomainValidationError(
+            {"report_id": "Give a report_id so a repeated report has no second effect."}
+        )
+    with transaction.atomic():
+        target = ReleaseTarget.objects.select_for_update().filter(pk=target_id).first()
+        if target is None:
+            from releasemgmt.core.exceptions import DomainNotFound
+
+            raise DomainNotFound("No such release target.")
+        existing = DeploymentReport.objects.filter(
+            target=target, kind=kind, report_id=report_id
+        ).first()
+        if existing is not None:
+            return existing, False
+        release = Release.objects.select_for_update().get(pk=target.release_id)
+        now = timezone.now()
+        report = DeploymentReport(
+            target=target,
+            kind=kind,
+            report_id=report_id,
+            status=status,
+            detail=detail[:5000],
+            reported_by=by,
+            received_at=now,
+        )
+        refusal = _act(release, target, report, now)
+        if refusal:
+            report.acted = False
+        try:
+            with transaction.atomic():
+                report.save()
+        except IntegrityError:  # the same report_id raced in: the first one counts
+            return DeploymentReport.objects.get(
+                target=target, kind=kind, report_id=report_id
+            ), False
+    if refusal:
+        raise DomainConflict(
+            refusal, extra={"recorded": True, "report": report.pk, "state": release.state}
+        )
+    return report, True
+
+
+def _act(release: Release, target: ReleaseTarget, report: DeploymentReport, now) -> str:
+    """Apply a report to the target and the release; return why it was not acted on, if so."""
+    target.last_report_at, target.detail = now, report.detail
+    kind, status = report.kind, report.status
+    if kind == ReportKind.DISTRIBUTION:
+        if release.state not in (
+            ReleaseState.DISTRIBUTING,
+            ReleaseState.DISTRIBUTED,
+            ReleaseState.INSTALLING,
+        ):
+            target.save(update_fields=["last_report_at", "detail"])
+            return f"{release.number} is {release.get_state_display().lower()}: distribution reports are recorded, not acted on."
+        return _distribution(release, target, status, now)
+    if kind == ReportKind.INSTALLATION:
+        if release.state in HALTED_RELEASE_STATES or target.installation_state == IS.HALTED:
+            target.save(update_fields=["last_report_at", "detail"])
+            return f"{release.number} is halted ({release.get_state_display().lower()}): the report is recorded, not acted on."
+        if release.state != ReleaseState.INSTALLING:
+            target.save(update_fields=["last_report_at", "detail"])
+            return f"{release.number} is {release.get_state_display().lower()}, not installing: the report is recorded, not acted on."
+        return _installation(release, target, status, now)
+    if kind == ReportKind.BACKOUT:
+        if release.state != ReleaseState.BACKING_OUT or target.installation_state != IS.BACKING_OUT:
+            target.save(update_fields=["last_report_at", "detail"])
+            return f"No back-out is running on {target.ci} for {release.number}: the report is recorded, not acted on."
+        return _backout(release, target, status, now)
+    raise DomainValidationError({"kind": f"Unknown report kind {kind!r}."})
+
+
+def _bump(release: Release, **counters) -> None:
+    Release.objects.filter(pk=release.pk).update(
+        **{name: F(name) + n for name, n in counters.items()}
+    )
+    for name, n in counters.items():
+        setattr(release, name, getattr(release, name) + n)
+
+
+def _distribution(release, target, status, now) -> str:
+    previous = target.distribution_state
+    if status == "in_transit":
+        target.distribution_state = DS.IN_TRANSIT
+    elif status == "succeeded" and previous != DS.DELIVERED:
+        target.distribution_state, target.distributed_at = DS.DELIVERED, now
+        _bump(
+            release,
+            count_distributed=1,
+            **({"count_distribution_failed": -1} if previous == DS.FAILED else {}),
+        )
+    elif status == "failed" and previous not in (DS.FAILED, DS.DELIVERED):
+        target.distribution_state = DS.FAILED
+        _bump(release, count_distribution_failed=1)
+    target.save(update_fields=["distribution_state", "distributed_at", "last_report_at", "detail"])
+    if evaluate_failure_conditions(release, now=now):
+        return ""
+    total = release.targets.count()
+    if release.state == ReleaseState.DISTRIBUTING and release.count_distributed >= total:
+        apply_transition(
+            release,
+            "complete_distribution",
+            by=None,
+            details={"delivered": release.count_distributed},
+        )
+    return ""
+
+
+def _installation(release, target, status, now) -> str:
+    previous = target.installation_state
+    if status == "running":
+        target.installation_state = IS.RUNNING
+    elif status == "succeeded" and previous != IS.SUCCEEDED:
+        target.installation_state, target.installed_at = IS.SUCCEEDED, now
+        _bump(
+            release,
+            count_installed=1,
+            **({"count_install_failed": -1} if previous == IS.FAILED else {}),
+        )
+    elif status == "failed" and previous not in (IS.FAILED, IS.SUCCEEDED):
+        target.installation_state = IS.FAILED
+        _bump(release, count_install_failed=1)
+    target.save(update_fields=["installation_state", "installed_at", "last_report_at", "detail"])
+    if evaluate_failure_conditions(release, now=now):
+        return ""
+    if release.count_installed >= release.targets.count():
+        apply_transition(
+            release,
+            "complete_installation",
+            by=None,
+            details={"installed": release.count_installed},
+        )
+    return ""
+
+
+# Failure conditions
+
+
+def figures(release: Release, *, total: int | None = None) -> dict:
+    total = release.targets.count() if total is None else total
+    failed = release.count_install_failed + release.count_distribution_failed
+    return {
+        "targets": total,
+        "distributed": release.count_distributed,
+        "distribution_failed": release.count_distribution_failed,
+        "installed": release.count_installed,
+        "installation_failed": release.count_install_failed,
+        "failure_rate_percent": round(100 * failed / total, 2) if total else 0.0,
+    }
+
+
+def met_condition(
+    release: Release,
+    *,
+    now: datetime,
+    signals: dict[str, str] | None = None,
+    total: int | None = None,
+) -> str | None:
+    """The first declared failure condition that holds now (from the counters), as words."""
+    numbers = figures(release, total=total)
+    failed = numbers["installation_failed"] + numbers["distribution_failed"]
+    for condition in release.failure_conditions.all():
+        if (
+            condition.kind == FailureConditionKind.FAILURE_RATE_ABOVE
+            and Decimal(str(numbers["failure_rate_percent"])) > condition.threshold
+        ):
+            return (
+                f"failure rate {numbers['failure_rate_percent']}% is above {condition.threshold}%"
+            )
+        if (
+            condition.kind == FailureConditionKind.FAILED_TARGETS_AT_LEAST
+            and failed >= condition.threshold
+        ):
+            return f"{failed} targets failed (limit {condition.threshold:.0f})"
+        if (
+            condition.kind == FailureConditionKind.WINDOW_ENDED_WITH_PENDING
+            and release.installation_end is not None
+            and release.installation_end <= now
+            and release.state
+            in (ReleaseState.DISTRIBUTING, ReleaseState.DISTRIBUTED, ReleaseState.INSTALLING)
+            and numbers["installed"] < numbers["targets"]
+        ):
+            return f"the installation window ended with {numbers['targets'] - numbers['installed']} of {numbers['targets']} targets not installed"
+        if condition.kind == FailureConditionKind.HEALTH_SIGNAL_FAILED and signals:
+            name = condition.parameters.get("signal")
+            if signals.get(name) == "failed":
+                return f"health signal “{name}” failed"
+    return None
+
+
+def evaluate_failure_conditions(
+    release: Release, *, now: datetime, signals: dict[str, str] | None = None
+) -> bool:
+    """Move the (locked) release to ``backout_required`` if a declared condition is met."""
+    if release.state not in (
+        ReleaseState.DISTRIBUTING,
+        ReleaseState.INSTALLING,
+        ReleaseState.INSTALLED,
+    ):
+        return False
+    met = met_condition(release, now=now, signals=signals)
+    if met is None:
+        return False
+    require_backout(release, condition=met, now=now)
+    return True
+
+
+def require_backout(release: Release, *, condition: str, now: datetime) -> Release:
+    """The headline promise: halt every installation not yet started, record the condition and
+    the figures, set the decision deadline, tell ops — all in the caller's transaction."""
+    numbers = figures(release)
+    halted = release.targets.filter(installation_state__in=HALTABLE_INSTALLATION_STATES).update(
+        installation_state=IS.HALTED
+    )
+    release.backout_required_at = now
+    release.backout_deadline = now + timedelta(minutes=release.backout_decision_minutes)
+    release.backout_condition = condition[:300]
+    release.backout_figures = {**numbers, "halted": halted}
+    apply_transition(
+        release,
+        "require_backout",
+        by=None,
+        reason=f"Failure condition met: {condition}.",
+        details={**numbers, "halted": halted},
+    )
+    release_id = release.pk
+    transaction.on_commit(lambda: notify_ops_backout_required(release_id))
+    return release
+
+
+def notify_ops_backout_required(release_id: int) -> None:
+    """Email the ops group that a release waits for a back-out decision (after commit)."""
+    release = Release.objects.filter(pk=release_id).first()
+    if release is None or release.state != ReleaseState.BACKOUT_REQUIRED:
+        return
+    emails = list(Group.objects.filter(name="ops").values_list("user__email", flat=True))
+    emails = [e for e in emails if e]
+    if not emails:
+        return
+    send_mail(
+        subject=f"[releasemgmt] Back-out required: {release.number} {release.title}",
+        message=(
+            f"{release.number} ({release.title}) met a failure condition: {release.backout_condition}.\n"
+            f"Every installation not yet started is halted. Figures: {release.backout_figures}.\n"
+            f"Decide before {release.backout_deadline:%Y-%m-%d %H:%M} UTC — approve the back-out, or request an "
+            f"override with a reason (a second person confirms). Without a decision the back-out starts by itself."
+        ),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=emails,
+        fail_silently=True,
+    )
+
+
+@transaction.atomic
+def health_signal_report(
+    *, release: Release, signal: str, status: str, by=None, detail: str = ""
+) -> Release:
+    """An external health check reports on a release; ``failed`` for a declared signal requires
+    the back-out."""
+    if status not in ("ok", "failed"):
+        raise DomainValidationError({"status": "Report ok or failed."})
+    release = Release.objects.select_for_update().get(pk=release.pk)
+    audit_record(
+        actor=by,
+        action="release.health_signal",
+        target=release,
+        after={"signal": signal, "status": status},
+        reason=detail,
+    )
+    evaluate_failure_conditions(release, now=timezone.now(), signals={signal: status})
+    return release
+
+
+# The watchdog
+
+
+def watchdog(*, now: datetime | None = None) -> dict:
+    """Periodic (≤ 60 s): catch what no report will — windows that ended with targets not
+    installed — and start the back-out where the decision deadline passed unanswered. Each release
+    in its own transaction, claimed with ``skip_locked``."""
+    now = now or timezone.now()
+    result = {"backout_required": 0, "backout_started": 0}
+    candidates = list(
+        Release.objects.filter(
+            Q(
+                state__in=[ReleaseState.DISTRIBUTING, ReleaseState.INSTALLING],
+                installation_end__lte=now,
+            )
+            | Q(state=ReleaseState.BACKOUT_REQUIRED, backout_deadline__lte=now)
+        ).values_list("pk", flat=True)
+    )
+    for release_id in candidates:
+        with transaction.atomic():
+            release = (
+                Release.objects.select_for_update(skip_locked=True).filter(pk=release_id).first()
+            )
+            if release is None:
+                continue
+            if (
+                release.state == ReleaseState.BACKOUT_REQUIRED
+                and release.backout_deadline
+                and release.backout_deadline <= now
+            ):
+                release.backout_started_automatically = True
+                apply_transition(
+                    release,
+                    "approve_backout",
+                    by=None,
+                    reason="Nobody decided before the deadline: the back-out starts automatically.",
+                )
+                result["backout_started"] += 1
+            elif evaluate_failure_conditions(release, now=now):
+                result["backout_required"] += 1
+    return result
+
+
+# Back-out decision and execution
+
+
+@after("approve_backout")
+def _start_backout(release: Release, by) -> None:
+    """Back out every target that had started or finished installing; the others never changed.
+    DHS reservations go back to stock. With nothing to undo the back-out is complete at once."""
+    touched = release.targets.filter(installation_state__in=[IS.RUNNING, IS.SUCCEEDED, IS.FAILED])
+    count = touched.update(installation_state=IS.BACKING_OUT)
+    _return_reservations(release, by)
+    if count == 0:
+        apply_transition(release, "complete_backout", by=None, details={"targets": 0})
+
+
+def _return_reservations(release: Release, by) -> None:
+    from dsl_dhs.services import reservation_return
+
+    for reservation in Reservation.objects.filter(
+        reference=release.number, status=ReservationStatus.RESERVED
+    ):
+        reservation_return(reservation=reservation, by=by, note=f"{release.number} backed out")
+
+
+def _backout(release, target, status, now) -> str:
+    if status == "succeeded":
+        target.installation_state, target.backed_out_at = IS.BACKED_OUT, now
+        _bump(release, count_backed_out=1)
+    elif status == "failed":
+        target.installation_state = IS.BACKOUT_FAILED
+        _bump(release, count_backout_failed=1)
+        discrepancy_record(
+            kind=ErrorKind.VERSION_MISMATCH,
+            source=ErrorSource.AGENT_REPORT,
+            subject=f"{target.ci}: back-out of {release.number} failed",
+            expected="the version recorded before the release, restored",
+            found=target.detail or "the back-out failed",
+            ci=target.ci,
+            reference=release.number,
+            fingerprint=f"backout_failed:{release.number}:ci={target.ci_id}",
+        )
+    else:
+        return ""
+    target.save(update_fields=["installation_state", "backed_out_at", "last_report_at", "detail"])
+    if not release.targets.filter(installation_state=IS.BACKING_OUT).exists():
+        apply_transition(
+            release,
+            "complete_backout",
+            by=None,
+            details={"restored": release.count_backed_out, "failed": release.count_backout_failed},
+        )
+    return ""
+
+
+@transaction.atomic
+def backout_override_request(*, release: Release, by, reason: str) -> BackoutOverride:
+    """Ask to continue despite the met condition. A different person with the override
+    permission must confirm; until then the release stays halted."""
+    reason = (reason or "").strip()
+    if len(reason) < 10:
+        raise DomainValidationError(
+            {"reason": "Write why continuing is safer than backing out (at least a sentence)."}
+        )
+    release = Release.objects.select_for_update().get(pk=release.pk)
+    if release.state != ReleaseState.BACKOUT_REQUIRED:
+        raise DomainConflict(f"{release.number} is not waiting for a back-out decision.")
+    if not (by.has_perm("releases.override_backout") or by.has_perm("releases.approve_backout")):
+        raise DomainPermissionDenied("Only ops may request an override.")
+    try:
+        with transaction.atomic():
+            override = BackoutOverride.objects.create(
+                release=release, reason=reason, requested_by=by
+            )
+    except IntegrityError:
+        raise DomainConflict(
+            "An override is already awaiting confirmation for this release."
+        ) from None
+    audit_record(actor=by, action="release.override_request", target=release, reason=reason)
+    return override
+
+
+@transaction.atomic
+def backout_override_confirm(*, override: BackoutOverride, by) -> Release:
+    """A second person with the override permission confirms: installation resumes (halted
+    targets are scheduled again) and the override is counted."""
+    override = (
+        BackoutOverride.objects.select_for_update().select_related("release").get(pk=override.pk)
+    )
+    if override.status != OverrideStatus.REQUESTED:
+        raise DomainConflict(f"This override is already {override.get_status_display().lower()}.")
+    if override.requested_by_id == by.pk:
+        raise DomainPermissionDenied("Nobody confirms their own override: another person must.")
+    if not by.has_perm("releases.override_backout"):
+        raise DomainPermissionDenied(
+            "You do not have the permission to confirm back-out overrides."
+        )
+    override.status, override.confirmed_by, override.confirmed_at = (
+        OverrideStatus.CONFIRMED,
+        by,
+        timezone.now(),
+    )
+    override.save(update_fields=["status", "confirmed_by", "confirmed_at"])
+    return release_transition(
+        release=override.release_id,
+        name="override_backout",
+        by=by,
+        reason=f"Override requested by {override.requested_by.get_username()}: {override.reason}",
+        details={"override": override.pk},
+    )
+
+
+@handler("override_backout")
+def _override_only_when_confirmed(
+    release: Release, *, by, reason: str = "", details: dict | None = None
+) -> Release:
+    """``override_backout`` is taken only by :func:`backout_override_confirm` — a second person
+    confirming someone else's written request — never directly by one person."""
+    if by is not None and not (details or {}).get("override"):
+        raise DomainConflict(
+            "An override needs two people: request it with a reason (POST /api/v1/releases/{id}/overrides/); "
+            "another person with the override permission confirms it (POST /api/v1/overrides/{id}/confirm/).",
+            extra={"state": release.state},
+        )
+    return apply_transition(release, "override_backout", by=by, reason=reason, details=details)
+
+
+@after("override_backout")
+def _resume_after_override(release: Release, by) -> None:
+    release.targets.filter(installation_state=IS.HALTED).update(installation_state=IS.PENDING)
+    schedule_installations(release)
+
+
+@after("close")
+def _record_in_cmdb(release: Release, by) -> None:
+    """A completed release updates the CMDB — what is now installed where — in the same
+    transaction as ``close``, and consumes its DHS reservations. A backed-out release changed
+    nothing in the CMDB."""
+    from dsl_dhs.services import reservation_consume
+
+    if release.outcome != "completed":
+        return
+    versions = [
+        item.software_version
+        for item in release.items.filter(kind=ItemKind.SOFTWARE).select_related(
+            "software_version__product"
+        )
+    ]
+    for target in release.targets.filter(installation_state=IS.SUCCEEDED).select_related("ci"):
+        for version in versions:
+            installed_software_record(
+                ci=target.ci,
+                version=version,
+                by=by,
+                source=InstallSource.RELEASE,
+                source_reference=release.number,
+                installed_at=target.installed_at,
+            )
+    for reservation in Reservation.objects.filter(
+        reference=release.number, status=ReservationStatus.RESERVED
+    ):
+        reservation_consume(reservation=reservation, by=by, note=f"installed by {release.number}")
+
+
+# Agents
+
+
+def agent_heartbeat(*, ci, login_count: int | None, agent_version: str = "") -> AgentStatus:
+    status, _ = AgentStatus.objects.update_or_create(
+        ci=ci,
+        defaults={
+            "last_seen": timezone.now(),
+            "login_count": login_count,
+            "agent_version": agent_version[:50],
+        },
+    )
+    return status
+
+
+__all__ = [
+    "agent_heartbeat",
+    "backout_override_confirm",
+    "backout_override_request",
+    "evaluate_failure_conditions",
+    "freeze_window_create",
+    "freezes_at",
+    "health_signal_report",
+    "installations_dispatch_due",
+    "release_install_with_freeze_override",
+    "schedule_installations",
+    "target_install_now",
+    "target_report",
+    "watchdog",
+]

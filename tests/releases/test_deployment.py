@@ -1,0 +1,370 @@
+"""Distribution, installation, failure conditions and the enforced back-out."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.db import connection
+from django.utils import timezone
+
+from cmdb.models import Discrepancy, InstalledSoftware
+from releasemgmt.core.exceptions import (
+    DomainConflict,
+    DomainPermissionDenied,
+    DomainValidationError,
+)
+from releases import services
+from releases.choices import InstallationState as IS
+from releases.choices import ReleaseState as S
+from releases.models import (
+    DeploymentReport,
+    FailureCondition,
+    FreezeWindow,
+    ReleaseItem,
+    ReleaseTarget,
+)
+from releases.services import deployment
+from tests.factories import (
+    ConfigurationItemFactory,
+    InstalledSoftwareFactory,
+    ReleaseFactory,
+    SoftwareVersionFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def make_release(state=S.INSTALLING, targets=10, threshold=20, **fields):
+    now = timezone.now()
+    release = ReleaseFactory(
+        state=state,
+        installation_start=fields.pop("installation_start", now - timedelta(minutes=5)),
+        installation_end=fields.pop("installation_end", now + timedelta(hours=2)),
+        distribution_start=now - timedelta(hours=1),
+        distribution_end=now + timedelta(hours=1),
+        with_plan=False,
+        **fields,
+    )
+    old, new = SoftwareVersionFactory(version="1.0"), None
+    new = SoftwareVersionFactory(product=old.product, version="2.0")
+    ReleaseItem.objects.create(
+        release=release,
+        kind="software",
+        software_version=new,
+        replaces_version=old,
+        restore_version=old,
+    )
+    cis = ConfigurationItemFactory.create_batch(targets)
+    for ci in cis:
+        InstalledSoftwareFactory(ci=ci, version=old)
+    ReleaseTarget.objects.bulk_create([ReleaseTarget(release=release, ci=ci) for ci in cis])
+    FailureCondition.objects.create(release=release, kind="failure_rate_above", threshold=threshold)
+    return release
+
+
+def report(target, status, kind="installation", report_id=None):
+    return deployment.target_report(
+        target_id=target.pk,
+        kind=kind,
+        status=status,
+        report_id=report_id or f"{kind}-{target.pk}-{status}",
+    )
+
+
+@pytest.fixture
+def manager(role_user):
+    return role_user("release_manager")
+
+
+def test_distribution_completes_when_every_target_has_it(manager):
+    release = make_release(state=S.VERIFIED, targets=3)
+    release = services.release_transition(release=release, name="distribute", by=manager)
+    targets = list(release.targets.all())
+    for target in targets[:2]:
+        report(target, "succeeded", kind="distribution")
+    # a repeated report has no second effect
+    _, created = report(targets[0], "succeeded", kind="distribution")
+    assert created is False
+    release.refresh_from_db()
+    assert (release.state, release.count_distributed) == (S.DISTRIBUTING, 2)
+    report(targets[2], "succeeded", kind="distribution")
+    release.refresh_from_db()
+    assert release.state == S.DISTRIBUTED
+    assert release.transitions.last().by_name == "system"
+
+
+def test_install_schedules_waves_inside_the_window(manager):
+    release = make_release(state=S.DISTRIBUTED, targets=5, wave_size=2, wave_interval_minutes=30)
+    release = services.release_transition(release=release, name="install", by=manager)
+    waves = sorted(release.targets.values_list("wave", "installation_state", "due_at"))
+    assert [w for w, _, _ in waves] == [1, 1, 2, 2, 3]
+    assert {state for _, state, _ in waves} == {IS.SCHEDULED}
+    assert waves[2][2] - waves[0][2] == timedelta(minutes=30)
+
+
+def test_freeze_window_blocks_installation_and_an_emergency_override_is_logged(manager, role_user):
+    release = make_release(state=S.DISTRIBUTED, targets=2)
+    FreezeWindow.objects.create(
+        start=timezone.now() - timedelta(hours=1),
+        end=timezone.now() + timedelta(days=1),
+        reason="Year-end freeze",
+    )
+    with pytest.raises(DomainConflict) as refused:
+        services.release_transition(release=release, name="install", by=manager)
+    assert "Year-end freeze" in refused.value.message
+    with pytest.raises(DomainConflict):
+        deployment.release_install_with_freeze_override(
+            release=release, by=manager, reason="outage fix"
+        )
+    emergency = UserFactory(roles=["release_manager"])
+    from django.contrib.auth.models import Permission
+
+    emergency.user_permissions.add(Permission.objects.get(codename="override_freeze"))
+    emergency = type(emergency).objects.get(pk=emergency.pk)
+    with pytest.raises(DomainValidationError):
+        deployment.release_install_with_freeze_override(release=release, by=emergency, reason=" ")
+    release = deployment.release_install_with_freeze_override(
+        release=release, by=emergency, reason="Payment outage: CHG0031999"
+    )
+    assert release.state == S.INSTALLING
+    assert release.transitions.last().details == {"freeze_override": True}
+
+
+def test_picker_releases_only_due_installations_outside_freezes(manager):
+    release = make_release(state=S.DISTRIBUTED, targets=4, wave_size=2, wave_interval_minutes=60)
+    services.release_transition(release=release, name="install", by=manager)
+    assert deployment.installations_dispatch_due() == 2
+    assert deployment.installations_dispatch_due() == 0  # nothing twice
+    assert sorted(release.targets.values_list("installation_state", flat=True)) == [
+        IS.RUNNING,
+        IS.RUNNING,
+        IS.SCHEDULED,
+        IS.SCHEDULED,
+    ]
+    FreezeWindow.objects.create(
+        start=timezone.now() - timedelta(minutes=1),
+        end=timezone.now() + timedelta(days=1),
+        reason="Freeze",
+    )
+    assert deployment.installations_dispatch_due(now=timezone.now() + timedelta(hours=2)) == 0
+
+
+def test_condition_mode_waits_for_few_logins(manager):
+    release = make_release(
+        state=S.DISTRIBUTED, targets=2, installation_mode="condition", login_threshold=0
+    )
+    release = services.release_transition(release=release, name="install", by=manager)
+    busy, idle = [t.ci for t in release.targets.order_by("pk")]
+    deployment.agent_heartbeat(ci=busy, login_count=3)
+    deployment.agent_heartbeat(ci=idle, login_count=0)
+    assert deployment.installations_dispatch_due() == 1
+    assert release.targets.get(ci=idle).installation_state == IS.RUNNING
+    assert release.targets.get(ci=busy).installation_state == IS.WAITING
+
+
+def test_crossing_the_threshold_requires_backout_and_halts_at_once(
+    django_capture_on_commit_callbacks,
+):
+    # given: 10 targets, failure rate above 20%; ops have an email address
+    UserFactory(roles=["ops"], email="ops@example.com")
+    release = make_release(targets=10, threshold=20)
+    targets = list(release.targets.order_by("pk"))
+    ReleaseTarget.objects.filter(pk__in=[t.pk for t in targets[:5]]).update(
+        installation_state=IS.RUNNING
+    )
+    ReleaseTarget.objects.filter(pk__in=[t.pk for t in targets[5:]]).update(
+        installation_state=IS.SCHEDULED
+    )
+
+    # when: two failures (20%, not above) and a third (30%)
+    report(targets[0], "failed")
+    report(targets[1], "failed")
+    release.refresh_from_db()
+    assert release.state == S.INSTALLING
+    with django_capture_on_commit_callbacks(execute=True):
+        report(targets[2], "failed")
+
+    # then
+    release.refresh_from_db()
+    assert release.state == S.BACKOUT_REQUIRED
+    assert release.backout_condition == "failure rate 30.0% is above 20.00%"
+    assert (
+        release.backout_figures["installation_failed"] == 3
+        and release.backout_figures["halted"] == 5
+    )
+    assert release.backout_deadline == release.backout_required_at + timedelta(
+        minutes=release.backout_decision_minutes
+    )
+    assert release.targets.filter(installation_state=IS.HALTED).count() == 5
+    assert mail.outbox and "Back-out required" in mail.outbox[0].subject
+
+
+def test_reports_after_the_halt_are_recorded_not_acted_on():
+    release = make_release(targets=4, threshold=10, state=S.INSTALLING)
+    first, second, *_ = release.targets.order_by("pk")
+    ReleaseTarget.objects.filter(release=release).update(installation_state=IS.RUNNING)
+    report(first, "failed")
+    with pytest.raises(DomainConflict) as refused:
+        report(second, "succeeded")
+    assert "recorded, not acted on" in refused.value.message
+    stored = DeploymentReport.objects.get(target=second)
+    assert stored.acted is False
+    release.refresh_from_db()
+    assert release.count_installed == 0
+
+
+def test_bad_reports_are_refused():
+    release = make_release(targets=1)
+    target = release.targets.get()
+    with pytest.raises(DomainValidationError):
+        deployment.target_report(
+            target_id=target.pk, kind="installation", status="maybe", report_id="x"
+        )
+    with pytest.raises(DomainValidationError):
+        deployment.target_report(
+            target_id=target.pk, kind="installation", status="failed", report_id=""
+        )
+
+
+def test_installed_when_every_target_succeeded():
+    release = make_release(targets=2, threshold=50)
+    for target in release.targets.all():
+        report(target, "succeeded")
+    release.refresh_from_db()
+    assert (release.state, release.count_installed) == (S.INSTALLED, 2)
+
+
+@pytest.fixture
+def waiting_release():
+    release = make_release(targets=4, threshold=10)
+    targets = list(release.targets.order_by("pk"))
+    ReleaseTarget.objects.filter(pk__in=[t.pk for t in targets[:2]]).update(
+        installation_state=IS.RUNNING
+    )
+    ReleaseTarget.objects.filter(pk__in=[t.pk for t in targets[2:]]).update(
+        installation_state=IS.SCHEDULED
+    )
+    report(targets[0], "succeeded")
+    report(targets[1], "failed")
+    release.refresh_from_db()
+    assert release.state == S.BACKOUT_REQUIRED
+    return release
+
+
+def test_override_needs_a_second_person(waiting_release, role_user):
+    first, second = role_user("ops"), role_user("ops")
+    with pytest.raises(DomainValidationError):
+        deployment.backout_override_request(release=waiting_release, by=first, reason="ok")
+    override = deployment.backout_override_request(
+        release=waiting_release,
+        by=first,
+        reason="The failing host is a known-bad lab box; production is fine.",
+    )
+    with pytest.raises(DomainPermissionDenied):
+        deployment.backout_override_confirm(override=override, by=first)
+    with pytest.raises(DomainPermissionDenied):
+        deployment.backout_override_confirm(override=override, by=role_user("release_manager"))
+    release = deployment.backout_override_confirm(override=override, by=second)
+    assert release.state == S.INSTALLING
+    override.refresh_from_db()
+    assert (override.status, override.confirmed_by) == ("confirmed", second)
+    step = release.transitions.last()
+    assert (step.name, step.by) == ("override_backout", second)
+    assert first.username in step.reason
+
+
+def test_deadline_passed_starts_the_backout_by_itself(waiting_release):
+    later = waiting_release.backout_deadline + timedelta(seconds=1)
+    assert deployment.watchdog(now=later)["backout_started"] == 1
+    waiting_release.refresh_from_db()
+    assert waiting_release.state == S.BACKING_OUT
+    assert waiting_release.backout_started_automatically
+    assert waiting_release.transitions.last().by_name == "system"
+
+
+def test_window_ended_with_targets_not_installed():
+    release = make_release(
+        targets=3, threshold=90, installation_end=timezone.now() - timedelta(minutes=1)
+    )
+    FailureCondition.objects.create(release=release, kind="window_ended_with_pending")
+    assert deployment.watchdog()["backout_required"] == 1
+    release.refresh_from_db()
+    assert release.state == S.BACKOUT_REQUIRED
+    assert (
+        "installation window ended with 3 of 3 targets not installed" in release.backout_condition
+    )
+
+
+def test_backout_runs_per_target_and_completes(waiting_release, role_user):
+    ops = role_user("ops")
+    release = services.release_transition(release=waiting_release, name="approve_backout", by=ops)
+    assert release.state == S.BACKING_OUT
+    backing = list(release.targets.filter(installation_state=IS.BACKING_OUT).order_by("pk"))
+    assert len(backing) == 2  # the succeeded and the failed one; the halted never changed
+    report(backing[0], "succeeded", kind="backout")
+    report(backing[1], "failed", kind="backout")
+    release.refresh_from_db()
+    assert release.state == S.BACKED_OUT
+    flagged = Discrepancy.objects.get(reference=release.number, ci=backing[1].ci)
+    assert flagged.kind == "version_mismatch"
+    release = services.release_transition(
+        release=release, name="close", by=role_user("release_manager")
+    )
+    assert (release.state, release.outcome) == (S.CLOSED, "backed_out")
+
+
+def test_close_updates_the_cmdb_in_one_go(manager):
+    release = make_release(targets=2, threshold=50)
+    for target in release.targets.all():
+        report(target, "succeeded")
+    release = services.release_transition(release=release, name="review", by=manager)
+    release = services.release_transition(release=release, name="close", by=manager)
+    new = release.items.get().software_version
+    current = InstalledSoftware.objects.filter(
+        ci__release_targets__release=release, removed_at__isnull=True
+    )
+    assert {row.version for row in current} == {new}
+    assert set(current.values_list("source_reference", flat=True)) == {release.number}
+
+
+def test_a_crash_while_dispatching_loses_nothing(manager, monkeypatch):
+    release = make_release(state=S.DISTRIBUTED, targets=3)
+    services.release_transition(release=release, name="install", by=manager)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("worker killed")
+
+    monkeypatch.setattr(deployment, "freezes_at", crash)
+    with pytest.raises(RuntimeError):
+        deployment.installations_dispatch_due()
+    assert set(release.targets.values_list("installation_state", flat=True)) == {IS.SCHEDULED}
+    monkeypatch.undo()
+    assert deployment.installations_dispatch_due() == 3
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_pickers_never_release_the_same_installation():
+    release = make_release(state=S.DISTRIBUTED, targets=40)
+    services.release_transition(
+        release=release, name="install", by=UserFactory(roles=["release_manager"])
+    )
+    barrier = threading.Barrier(2)
+    counts = []
+
+    def pick():
+        try:
+            barrier.wait()
+            counts.append(deployment.installations_dispatch_due(limit=25))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=pick) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sum(counts) == 40
+    assert set(release.targets.values_list("attempts", flat=True)) == {1}

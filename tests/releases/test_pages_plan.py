@@ -1,0 +1,343 @@
+"""Creating a release and editing its plan through the pages: the forms, the services' validation
+messages next to the fields, the user's time zone for windows, and the frozen plan (409)."""
+
+import re
+from datetime import UTC, datetime
+from html import unescape
+
+import pytest
+from django.urls import reverse
+
+from releases.choices import FailureConditionKind, Outcome, ReleaseState
+from releases.models import Release, ReleaseItem
+from tests.factories import (
+    ChangeRequestFactory,
+    ConfigurationItemFactory,
+    HardwareModelFactory,
+    ReleaseCategoryFactory,
+    ReleaseFactory,
+    SoftwareVersionFactory,
+    UnitComponentFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+S = ReleaseState
+
+
+@pytest.fixture
+def manager(role_user):
+    return role_user("release_manager", username="rita", time_zone="Europe/Berlin")
+
+
+def text_of(response) -> str:
+    html = response.content.decode()
+    return unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)))
+
+
+def plan_url(release, name="release-plan", *extra):
+    return reverse(f"releases:{name}", args=[release.pk, *extra])
+
+
+def test_create_edit_and_plan_a_release_through_the_pages(client, manager):
+    # given a unit, a category, two change requests, an authorised version and two target CIs
+    unit = ConfigurationItemFactory(service=True, identifier="billing")
+    category = ReleaseCategoryFactory(name="Standard change")
+    changes = [ChangeRequestFactory(number=f"CHG00500{i}") for i in (1, 2)]
+    version = SoftwareVersionFactory(version="3.6.0")
+    ConfigurationItemFactory(identifier="app-01")
+    ConfigurationItemFactory(identifier="app-02")
+    client.force_login(manager)
+
+    # when the release is created
+    response = client.post(
+        reverse("releases:release-create"),
+        {
+            "title": "Billing 3.6.0",
+            "description": "SEPA instant payments",
+            "level": "delta",
+            "category": category.pk,
+            "release_unit": unit.pk,
+            "trigger": "change_request",
+            "trigger_reference": "CHG005001",
+            "project_key": "PRJ-7",
+            "project_url": "https://projects.example.com/PRJ-7",
+            "change_requests": [changes[0].pk],
+        },
+    )
+    release = Release.objects.get(title="Billing 3.6.0")
+    assert response.status_code == 302 and response["Location"] == plan_url(release)
+    assert release.number.startswith("REL-") and release.state == S.REQUESTED
+    assert release.owner == manager and release.created_by == manager
+    assert list(release.change_requests.all()) == [changes[0]]
+
+    # and its details are edited
+    response = client.post(
+        reverse("releases:release-edit", args=[release.pk]),
+        {
+            "title": "Billing 3.6.0 (SEPA)",
+            "level": "delta",
+            "category": category.pk,
+            "release_unit": unit.pk,
+            "trigger": "change_request",
+            "trigger_reference": "CHG005001",
+            "owner": manager.pk,
+            "change_requests": [c.pk for c in changes],
+        },
+    )
+    assert response.status_code == 302
+    release.refresh_from_db()
+    assert release.title == "Billing 3.6.0 (SEPA)" and release.change_requests.count() == 2
+
+    # and the plan is filled section by section
+    steps = [
+        (
+            plan_url(release, "schedule-set"),
+            {
+                "distribution_start": "2026-07-01T08:00",
+                "distribution_end": "2026-07-01T20:00",
+                "installation_start": "2026-07-02T06:00",
+                "installation_end": "2026-07-02T10:00",
+                "backout_decision_minutes": "45",
+            },
+            "#schedule",
+        ),
+        (
+            plan_url(release, "item-add"),
+            {
+                "kind": "software",
+                "sw-software_version": version.pk,
+                "sw-change_request": changes[1].pk,
+            },
+            "#contents",
+        ),
+        (plan_url(release, "targets-set"), {"identifiers": "APP-01, app-02\n"}, "#targets"),
+        (
+            plan_url(release, "backout-set"),
+            {"steps": "Stop the service\n\nReinstall 3.5.0\nRun the smoke tests"},
+            "#backout",
+        ),
+        (
+            plan_url(release, "condition-add"),
+            {"fc-kind": "failure_rate_above", "fc-threshold": "10", "fc-description": "Canary"},
+            "#conditions",
+        ),
+    ]
+    for url, data, anchor in steps:
+        response = client.post(url, data)
+        assert response.status_code == 302, (url, text_of(response)[:2000])
+        assert response["Location"] == plan_url(release) + anchor
+
+    # then the plan is complete and stored as planned, windows read in the user's zone (UTC+2)
+    release.refresh_from_db()
+    assert release.plan_problems() == []
+    assert release.distribution_start == datetime(2026, 7, 1, 6, 0, tzinfo=UTC)
+    assert release.installation_end == datetime(2026, 7, 2, 8, 0, tzinfo=UTC)
+    assert release.backout_decision_minutes == 45
+    item = release.items.get()
+    assert (item.software_version, item.change_request) == (version, changes[1])
+    assert sorted(t.ci.identifier for t in release.targets.all()) == ["app-01", "app-02"]
+    assert [s.description for s in release.backout_steps.all()] == [
+        "Stop the service",
+        "Reinstall 3.5.0",
+        "Run the smoke tests",
+    ]
+    condition = release.failure_conditions.get()
+    assert (condition.kind, condition.threshold, condition.description) == (
+        FailureConditionKind.FAILURE_RATE_ABOVE,
+        10,
+        "Canary",
+    )
+    page = client.get(plan_url(release))
+    assert "The plan is complete." in text_of(page)
+    # the form shows the stored window back in the user's time zone
+    assert 'value="2026-07-01T08:00"' in page.content.decode()
+
+    # and planning it from the release page works
+    response = client.post(
+        reverse("releases:release-transition", args=[release.pk, "plan"]), {"reason": "CAB ok"}
+    )
+    assert response.status_code == 302
+    release.refresh_from_db()
+    assert release.state == S.PLANNED
+
+
+def test_create_form_errors_are_shown_next_to_the_fields(client, manager):
+    workstation = ConfigurationItemFactory(workstation=True)
+    client.force_login(manager)
+    response = client.post(
+        reverse("releases:release-create"),
+        {"title": "", "level": "delta", "release_unit": workstation.pk, "trigger": "manual"},
+    )
+    assert response.status_code == 400
+    text = text_of(response)
+    assert "This field is required." in text
+    assert "Select a valid choice." in text  # only services and applications are offered
+    assert not Release.objects.exists()
+    page = client.get(reverse("releases:release-create"))
+    assert workstation.identifier not in page.content.decode()
+
+
+def test_a_delta_item_unchanged_since_the_baseline_is_refused_by_name(client, manager):
+    unit = ConfigurationItemFactory(service=True, identifier="billing")
+    baseline = SoftwareVersionFactory(version="3.5.0")
+    closed = ReleaseFactory(release_unit=unit, state=S.CLOSED, outcome=Outcome.COMPLETED)
+    ReleaseItem.objects.create(release=closed, kind="software", software_version=baseline)
+    release = ReleaseFactory(release_unit=unit)
+    client.force_login(manager)
+    response = client.post(
+        plan_url(release, "item-add"), {"kind": "software", "sw-software_version": baseline.pk}
+    )
+    assert response.status_code == 400
+    text = text_of(response)
+    assert (
+        f"{baseline} is unchanged since the last release of billing; a Delta release carries "
+        "only changed items." in text
+    )
+    # next to the version field, not only at the top
+    field = re.search(
+        r'<div data-field="sw-software_version">(.*?)</div>', response.content.decode(), re.S
+    )
+    assert "is unchanged since the last release" in field.group(1)
+    assert not release.items.exists()
+
+
+def test_only_authorised_versions_of_the_units_components_are_offered(client, manager):
+    unit = ConfigurationItemFactory(service=True)
+    component = UnitComponentFactory(unit=unit)
+    offered = SoftwareVersionFactory(product=component.product, version="2.0")
+    draft = SoftwareVersionFactory(product=component.product, version="2.1", status="draft")
+    elsewhere = SoftwareVersionFactory(version="9.9")
+    release = ReleaseFactory(release_unit=unit)
+    client.force_login(manager)
+    html = client.get(plan_url(release)).content.decode()
+    assert f'<option value="{offered.pk}">' in html
+    assert f'<option value="{draft.pk}">' not in html
+    assert f'<option value="{elsewhere.pk}">' not in html
+    response = client.post(
+        plan_url(release, "item-add"), {"kind": "software", "sw-software_version": draft.pk}
+    )
+    assert response.status_code == 400
+
+
+def test_hardware_items_and_removing_items_and_conditions(client, manager):
+    release = ReleaseFactory(planned=True)
+    model = HardwareModelFactory(name="PowerEdge R760")
+    client.force_login(manager)
+    response = client.post(
+        plan_url(release, "item-add"),
+        {"kind": "hardware", "hw-hardware_model": model.pk, "hw-quantity": "2"},
+    )
+    assert response.status_code == 302
+    hardware = release.items.get(kind="hardware")
+    assert hardware.quantity == 2
+    response = client.post(
+        plan_url(release, "item-add"),
+        {"kind": "hardware", "hw-hardware_model": model.pk, "hw-quantity": "0"},
+    )
+    assert response.status_code == 400
+    assert "Ensure this value is greater than or equal to 1." in text_of(response)
+    assert client.post(plan_url(release, "item-remove", hardware.pk)).status_code == 302
+    assert not release.items.filter(kind="hardware").exists()
+    condition = release.failure_conditions.get()
+    assert client.post(plan_url(release, "condition-remove", condition.pk)).status_code == 302
+    assert not release.failure_conditions.exists()
+
+
+def test_plan_validation_messages(client, manager):
+    release = ReleaseFactory()
+    ConfigurationItemFactory(identifier="old-box", retired=True)
+    client.force_login(manager)
+    cases = [
+        (
+            "targets-set",
+            {"identifiers": "nosuch-01 nosuch-02"},
+            "Not in the CMDB: nosuch-01, nosuch-02. Check the identifiers.",
+        ),
+        ("targets-set", {"identifiers": "old-box"}, "Retired CIs cannot be targets: old-box."),
+        ("backout-set", {"steps": "   \n  "}, "This field is required."),
+        (
+            "condition-add",
+            {"fc-kind": "failure_rate_above"},
+            "This condition needs a threshold.",
+        ),
+        (
+            "condition-add",
+            {"fc-kind": "failure_rate_above", "fc-threshold": "150"},
+            "A failure rate threshold is a percentage from 0 to 99.99.",
+        ),
+        (
+            "condition-add",
+            {"fc-kind": "health_signal_failed"},
+            'Name the health signal: {"signal": "…"}.',
+        ),
+        (
+            "schedule-set",
+            {
+                "distribution_start": "2026-07-01T10:00",
+                "distribution_end": "2026-07-01T09:00",
+                "backout_decision_minutes": "30",
+            },
+            "The distribution window must end after it starts.",
+        ),
+    ]
+    for name, data, message in cases:
+        response = client.post(plan_url(release, name), data)
+        assert response.status_code == 400, name
+        assert message in text_of(response), (name, message)
+    assert not release.targets.exists() and not release.failure_conditions.exists()
+    response = client.post(
+        plan_url(release, "condition-add"),
+        {"fc-kind": "health_signal_failed", "fc-signal": "billing-synthetic-check"},
+    )
+    assert response.status_code == 302
+    assert release.failure_conditions.get().parameters == {"signal": "billing-synthetic-check"}
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("schedule-set", {"backout_decision_minutes": "10"}),
+        ("item-add", {"kind": "software"}),
+        ("targets-set", {"identifiers": "whatever"}),
+        ("backout-set", {"steps": "Undo"}),
+        ("condition-add", {"fc-kind": "window_ended_with_pending"}),
+    ],
+)
+def test_a_frozen_plan_answers_409_with_the_message(client, manager, name, data):
+    release = ReleaseFactory(planned=True, state=S.BUILT)
+    client.force_login(manager)
+    response = client.post(plan_url(release, name), data)
+    assert response.status_code == 409
+    assert f"The plan of {release.number} is frozen (built); replan it to change it." in text_of(
+        response
+    )
+    assert release.backout_steps.get().description == "Reinstall the previous version"
+
+
+def test_a_frozen_plan_hides_the_edit_links_and_refuses_edits(client, manager):
+    release = ReleaseFactory(planned=True, state=S.TESTING)
+    item = release.items.get()
+    condition = release.failure_conditions.get()
+    client.force_login(manager)
+    html = client.get(reverse("releases:release-detail", args=[release.pk])).content.decode()
+    assert "Edit plan" not in html and "Edit details" not in html
+    assert "Frozen: changes only through replan" in html
+    # a GET of an edit page goes back to the release, saying why
+    for url in (plan_url(release), reverse("releases:release-edit", args=[release.pk])):
+        response = client.get(url, follow=True)
+        assert response.redirect_chain[-1][0] == reverse(
+            "releases:release-detail", args=[release.pk]
+        )
+        assert "is frozen (testing)" in text_of(response)
+    for url in (
+        reverse("releases:release-edit", args=[release.pk]),
+        plan_url(release, "item-remove", item.pk),
+        plan_url(release, "condition-remove", condition.pk),
+    ):
+        response = client.post(url, {"title": "Changed"})
+        assert response.status_code == 409, url
+        assert "replan it to change it" in text_of(response)
+    release.refresh_from_db()
+    assert release.title != "Changed" and release.items.exists()
+    assert release.failure_conditions.exists()
