@@ -133,7 +133,7 @@ class _ReportView(AgentEndpoint):
             detail=body.validated_data["detail"],
             by=request.user,
         )
-        target.refresh_from_db()
+        target = report.target  # as the service left it, with its release and CI
         return Response(
             {
                 "report": report.pk,

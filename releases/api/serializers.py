@@ -19,6 +19,7 @@ from releases.models import (
     TestScopeItem,
 )
 from releases.services import available_transitions
+from releases.services.planning import PLAN_FIELDS
 
 
 class ChangeRequestBriefSerializer(serializers.ModelSerializer):
@@ -313,30 +314,8 @@ class ReleaseWriteSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Release
-        fields = [
-            "title",
-            "description",
-            "level",
-            "category",
-            "release_unit",
-            "owner",
-            "trigger",
-            "trigger_reference",
-            "project_key",
-            "project_url",
-            "change_requests",
-            "distribution_start",
-            "distribution_end",
-            "installation_start",
-            "installation_end",
-            "backout_decision_minutes",
-            "distribution_method",
-            "deployment_tool",
-            "installation_mode",
-            "wave_size",
-            "wave_interval_minutes",
-            "login_threshold",
-        ]
+        # The plan fields the service accepts, and the linked changes.
+        fields = [*PLAN_FIELDS, "change_requests"]
 
 
 class TransitionRequestSerializer(serializers.Serializer):

@@ -302,7 +302,12 @@ def target_report(
             {"report_id": "Give a report_id so a repeated report has no second effect."}
         )
     with transaction.atomic():
-        target = ReleaseTarget.objects.select_for_update().filter(pk=target_id).first()
+        target = (
+            ReleaseTarget.objects.select_for_update(of=("self",))
+            .select_related("ci")
+            .filter(pk=target_id)
+            .first()
+        )
         if target is None:
             from releasemgmt.core.exceptions import DomainNotFound
 
@@ -313,6 +318,7 @@ def target_report(
         if existing is not None:
             return existing, False
         release = Release.objects.select_for_update().get(pk=target.release_id)
+        target.release = release  # the caller shows the target with its release
         now = timezone.now()
         report = DeploymentReport(
             target=target,
@@ -394,8 +400,9 @@ def _distribution(release, target, status, now) -> str:
     target.save(update_fields=["distribution_state", "distributed_at", "last_report_at", "detail"])
     if evaluate_failure_conditions(release, now=now):
         return ""
-    total = release.targets.count()
-    if release.state == ReleaseState.DISTRIBUTING and release.count_distributed >= total:
+    if release.state == ReleaseState.DISTRIBUTING and release.count_distributed >= targets_total(
+        release
+    ):
         apply_transition(
             release,
             "complete_distribution",
@@ -422,7 +429,7 @@ def _installation(release, target, status, now) -> str:
     target.save(update_fields=["installation_state", "installed_at", "last_report_at", "detail"])
     if evaluate_failure_conditions(release, now=now):
         return ""
-    if release.count_installed >= release.targets.count():
+    if release.count_installed >= targets_total(release):
         apply_transition(
             release,
             "complete_installation",
@@ -435,8 +442,16 @@ def _installation(release, target, status, now) -> str:
 # Failure conditions
 
 
+def targets_total(release: Release) -> int:
+    """The number of targets, counted once per report (the targets do not change while
+    deploying; the plan is frozen)."""
+    if getattr(release, "_targets_total", None) is None:
+        release._targets_total = release.targets.count()
+    return release._targets_total
+
+
 def figures(release: Release, *, total: int | None = None) -> dict:
-    total = release.targets.count() if total is None else total
+    total = targets_total(release) if total is None else total
     failed = release.count_install_failed + release.count_distribution_failed
     return {
         "targets": total,
