@@ -208,8 +208,9 @@ def installations_dispatch_due(*, now: datetime | None = None, limit: int = 2000
 def target_install_now(
     *, target: ReleaseTarget, by, freeze_override_reason: str = ""
 ) -> ReleaseTarget:
-    """Manual trigger: release one target's installation to run now (inside the window, outside
-    freezes unless overridden with the permission and a reason)."""
+    """Manual trigger: release one target's installation to run now — or run a failed one again
+    (inside the window, outside freezes unless overridden with the permission and a reason). A
+    retried target leaves the failure count; its new result counts instead."""
     if not by.has_perm("releases.deploy_release"):
         raise DomainPermissionDenied("You do not have the permission to start installations.")
     target = ReleaseTarget.objects.select_for_update().select_related("release").get(pk=target.pk)
@@ -218,7 +219,7 @@ def target_install_now(
         raise DomainConflict(
             f"{release.number} is {release.get_state_display().lower()}, not installing."
         )
-    if target.installation_state not in (IS.PENDING, IS.SCHEDULED, IS.WAITING):
+    if target.installation_state not in (IS.PENDING, IS.SCHEDULED, IS.WAITING, IS.FAILED):
         raise DomainConflict(
             f"The installation on {target.ci} is already {target.get_installation_state_display().lower()}."
         )
@@ -226,6 +227,8 @@ def target_install_now(
     frozen = freezes_at(now, release=release)
     if frozen:
         _require_freeze_override(by, freeze_override_reason, frozen, release)
+    if target.installation_state == IS.FAILED:
+        _bump(release, count_install_failed=-1)
     target.installation_state, target.dispatched_at, target.attempts = (
         IS.RUNNING,
         now,

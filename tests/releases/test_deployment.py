@@ -368,3 +368,17 @@ def test_two_pickers_never_release_the_same_installation():
         thread.join(timeout=30)
     assert sum(counts) == 40
     assert set(release.targets.values_list("attempts", flat=True)) == {1}
+
+
+def test_a_failed_installation_can_be_run_again(manager):
+    release = make_release(targets=10, threshold=50)
+    target = release.targets.first()
+    ReleaseTarget.objects.filter(pk=target.pk).update(installation_state=IS.RUNNING)
+    report(target, "failed")
+    retried = deployment.target_install_now(target=target, by=manager)
+    assert (retried.installation_state, retried.attempts) == (IS.RUNNING, 1)
+    release.refresh_from_db()
+    assert release.count_install_failed == 0
+    report(target, "succeeded", report_id="second-attempt")
+    release.refresh_from_db()
+    assert (release.count_installed, release.count_install_failed) == (1, 0)
