@@ -38,6 +38,7 @@ def main():
     parser.add_argument("--reports", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker (gthread when > 1).")
     parser.add_argument(
         "--probe", action="store_true", help="Also time a few reports at concurrency 1 and 3 first."
     )
@@ -178,7 +179,7 @@ def main():
             return f"/api/v1/release-targets/{target_ids[i]}/installation/", body
 
         headers = {"Authorization": f"Bearer {raw}", "Content-Type": "application/json"}
-        with gunicorn(var_dir, workers=args.workers) as port:
+        with gunicorn(var_dir, workers=args.workers, threads=args.threads) as port:
             if args.probe:
                 for c in (1, 3):
                     probe = load(
@@ -194,7 +195,7 @@ def main():
                     )
             figures = load(port, "POST", request, headers, reports, args.concurrency)
         print(
-            f"{reports:,} installation reports over HTTP (gunicorn {args.workers} workers, c={args.concurrency}): "
+            f"{reports:,} installation reports over HTTP (gunicorn {args.workers} workers × {args.threads} threads, c={args.concurrency}): "
             f"{figures['per_second']:.0f} reports/s, p50 {figures['p50_ms']:.1f} ms, p95 {figures['p95_ms']:.1f} ms, {figures['statuses']}"
         )
 

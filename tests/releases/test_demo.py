@@ -1,0 +1,33 @@
+"""`seed_demo` (run by `make run`) builds the whole demo and can run again without change."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from releases.models import Release
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seed_demo_builds_releases_in_many_states_and_is_idempotent():
+    call_command("seed_demo", stdout=StringIO())
+    states = dict(Release.objects.values_list("title", "state"))
+    assert states["Billing 3.5.0 (full)"] == "closed"
+    assert states["Billing Q4 bundle"] == "accepted"
+    assert states["Customer portal regression (full)"] == "testing"
+    assert states["Billing tax tables 2027"] == "planned"
+    assert states["Billing 3.6.0: SEPA instant payments"] == "requested"
+    pilot = Release.objects.get(title="Microsoft 365 Apps 2412 pilot")
+    assert pilot.state == "installing"
+    assert pilot.targets.filter(installation_state="scheduled").count() == 20
+    levels = set(Release.objects.values_list("level", flat=True))
+    assert levels == {"delta", "package", "full"}
+    testing = Release.objects.get(title="Customer portal regression (full)")
+    assert testing.test_scope.filter(result="passed").exists()
+    assert testing.test_scope.filter(result="pending").exists()
+
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    assert Release.objects.count() == len(states)
+    assert "Demo releases already present." in out.getvalue()
