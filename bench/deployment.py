@@ -38,7 +38,9 @@ def main():
     parser.add_argument("--reports", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--workers", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker (gthread when > 1).")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="gunicorn threads per worker (gthread when > 1)."
+    )
     parser.add_argument(
         "--probe", action="store_true", help="Also time a few reports at concurrency 1 and 3 first."
     )

@@ -20,6 +20,7 @@ API_MODULES = [
     "cmdb.api.urls",
     "releases.api.urls",
     "releases.api.deployment_urls",
+    "releases.api.webhook_urls",
 ]
 _api = [import_module(name) for name in API_MODULES]
 
@@ -41,6 +42,7 @@ urlpatterns = [
         login_required(SpectacularSwaggerView.as_view(url_name="api-schema")),
         name="api-docs",
     ),
+    path("releases/webhooks/", include("releases.webhooks.urls")),
     path("releases/", include("releases.urls")),
     path("cmdb/import/", include("cmdb.import_urls")),
     path("cmdb/", include("cmdb.urls")),

@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from releases.services import deployment
+from releases.webhooks import services as webhook_services
 
 
 @shared_task(name="releases.tasks.dispatch_due_installations", ignore_result=True)
@@ -15,3 +16,15 @@ def dispatch_due_installations() -> int:
 def watchdog() -> dict:
     """Periodic (≤ 60 s): windows ended with targets not installed; deadlines passed unanswered."""
     return deployment.watchdog()
+
+
+@shared_task(name="releases.tasks.process_webhook_delivery", ignore_result=True)
+def process_webhook_delivery(delivery_id: int) -> None:
+    """After commit of an accepted webhook delivery: process it (a repeat finds it done)."""
+    webhook_services.webhook_delivery_process(delivery_id=delivery_id)
+
+
+@shared_task(name="releases.tasks.sweep_webhook_deliveries", ignore_result=True)
+def sweep_webhook_deliveries() -> int:
+    """Periodic (60 s): process deliveries left "received" while the broker or worker was down."""
+    return webhook_services.webhook_deliveries_sweep()

@@ -7,6 +7,7 @@ NAVIGATION = [
     ("Releases", "releases:release-list", "releases.view_release"),
     ("Pipeline", "releases:pipeline", "releases.view_release"),
     ("Back-out queue", "releases:backout-queue", "releases.view_release"),
+    ("Webhooks", "webhooks:delivery-list", "releases.view_webhookdelivery"),
     ("CMDB", "cmdb:ci-list", "cmdb.view_configurationitem"),
     ("Licences", "cmdb:licence-list", "cmdb.view_licence"),
     ("Errors", "cmdb:error-list", "cmdb.view_discrepancy"),

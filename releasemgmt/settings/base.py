@@ -224,6 +224,7 @@ SPECTACULAR_SETTINGS = {
         "CIStatusEnum": "cmdb.choices.CIStatus",
         "VersionStatusEnum": "dsl_dhs.choices.VersionStatus",
         "ReservationStatusEnum": "dsl_dhs.choices.ReservationStatus",
+        "WebhookDeliveryStatusEnum": "releases.models.webhooks.DeliveryStatus",
     },
     # Swagger UI from the installed sidecar package, never from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -272,6 +273,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(env.integer("INSTALLATION_PICK_SECONDS", 15, minimum=1)),
         "options": {"expires": 30},
     },
+    "releases-webhook-sweeper": {
+        "task": "releases.tasks.sweep_webhook_deliveries",
+        "schedule": float(env.integer("WEBHOOK_SWEEP_SECONDS", 60, minimum=1)),
+        "options": {"expires": 120},
+    },
     "releases-watchdog": {
         "task": "releases.tasks.watchdog",
         "schedule": float(env.integer("WATCHDOG_SECONDS", 30, minimum=1)),
@@ -288,6 +294,12 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 3000},
     },
 }
+
+# Inbound webhooks: signing secrets are Fernet-encrypted at rest when this key is set (generate
+# with `python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`).
+WEBHOOK_SECRET_KEY = env.string("WEBHOOK_SECRET_KEY", "")
+# A delivery still "received" this long after arrival is processed by the sweeper.
+WEBHOOK_SWEEP_AFTER_SECONDS = env.integer("WEBHOOK_SWEEP_AFTER_SECONDS", 30, minimum=1)
 
 # Health: worker and beat heartbeats older than this make /healthz answer 503.
 HEARTBEAT_INTERVAL_SECONDS = env.integer("HEARTBEAT_INTERVAL_SECONDS", 15, minimum=1)

@@ -22,12 +22,23 @@ from releases.models.release import (
     ReleaseTransition,
     UnitComponent,
 )
+from releases.models.webhooks import (
+    DeliveryAttention,
+    DeliveryStatus,
+    WebhookAdapter,
+    WebhookDelivery,
+    WebhookPolicy,
+    WebhookSecret,
+    WebhookSource,
+)
 
 __all__ = [
     "AgentStatus",
     "BackoutOverride",
     "BackoutStep",
     "ChangeRequest",
+    "DeliveryAttention",
+    "DeliveryStatus",
     "DeploymentReport",
     "FailureCondition",
     "FreezeWindow",
@@ -42,4 +53,9 @@ __all__ = [
     "UnitComponent",
     "VerificationCheck",
     "VerificationRun",
+    "WebhookAdapter",
+    "WebhookDelivery",
+    "WebhookPolicy",
+    "WebhookSecret",
+    "WebhookSource",
 ]

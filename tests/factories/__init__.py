@@ -49,3 +49,15 @@ __all__ += [
     "ReleaseFactory",
     "UnitComponentFactory",
 ]
+
+from tests.factories.webhooks import (  # noqa: E402 — appended per app, after __all__
+    TEST_SECRET,
+    WebhookDeliveryFactory,
+    WebhookSourceFactory,
+)
+
+__all__ += [
+    "TEST_SECRET",
+    "WebhookDeliveryFactory",
+    "WebhookSourceFactory",
+]

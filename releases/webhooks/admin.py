@@ -1,0 +1,75 @@
+"""Admin pages for webhook sources (secrets shown once, on creation) and deliveries (read-only:
+they are evidence of what was received). ``releases/admin.py`` calls ``register()``."""
+
+from django.contrib import admin, messages
+
+from releases.models import WebhookDelivery, WebhookSecret, WebhookSource
+from releases.webhooks import services
+
+
+class WebhookSecretInline(admin.TabularInline):
+    model = WebhookSecret
+    fields = ["hint", "active", "created_at"]
+    readonly_fields = ["hint", "created_at"]
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False  # new secrets come from the "Add a signing secret" action (shown once)
+
+
+class WebhookSourceAdmin(admin.ModelAdmin):
+    list_display = ["name", "adapter", "active", "policy", "callback_url", "created_at"]
+    list_filter = ["adapter", "active", "policy"]
+    search_fields = ["name"]
+    inlines = [WebhookSecretInline]
+    actions = ["add_secret"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        # A new source gets its first secret through the service, shown this once.
+        obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+        _, plain = services.webhook_secret_add(source=obj, by=request.user)
+        messages.warning(request, f"Signing secret of {obj.name} (shown only now): {plain}")
+
+    @admin.action(description="Add a signing secret (rotation)", permissions=["change"])
+    def add_secret(self, request, queryset):
+        for source in queryset:
+            _, plain = services.webhook_secret_add(source=source, by=request.user)
+            messages.warning(
+                request, f"New signing secret of {source.name} (shown only now): {plain}"
+            )
+
+
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["webhook_id", "source", "received_at", "status", "attention", "event_type"]
+    list_filter = ["status", "attention", "source"]
+    search_fields = ["webhook_id", "outcome"]
+    list_select_related = ["source"]
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+    actions = ["replay"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Replay (process again)", permissions=["replay"])
+    def replay(self, request, queryset):
+        for delivery in queryset:
+            services.webhook_delivery_replay(delivery=delivery, by=request.user)
+        messages.success(request, f"{queryset.count()} deliveries queued for processing again.")
+
+    def has_replay_permission(self, request):
+        return request.user.has_perm("releases.replay_webhookdelivery")
+
+
+def register(site=admin.site) -> None:
+    site.register(WebhookSource, WebhookSourceAdmin)
+    site.register(WebhookDelivery, WebhookDeliveryAdmin)

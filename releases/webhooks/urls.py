@@ -1,0 +1,10 @@
+from django.urls import path
+
+from releases.webhooks import views
+
+app_name = "webhooks"
+urlpatterns = [
+    path("", views.delivery_list, name="delivery-list"),
+    path("<int:pk>/", views.delivery_detail, name="delivery-detail"),
+    path("<int:pk>/replay/", views.delivery_replay, name="delivery-replay"),
+]

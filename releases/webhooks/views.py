@@ -1,0 +1,76 @@
+"""The webhook deliveries pages: what came in, how processing went, and replay. Thin: the
+filterset and the services are the API's."""
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from releases.models import DeliveryAttention, DeliveryStatus, WebhookDelivery, WebhookSource
+from releases.webhooks import services
+from releases.webhooks.filtersets import WebhookDeliveryFilterSet
+
+PAGE_SIZE = 50
+
+
+def _deliveries():
+    return WebhookDelivery.objects.select_related("source", "change_request").defer(
+        "body", "headers"
+    )
+
+
+@permission_required("releases.view_webhookdelivery", raise_exception=True)
+def delivery_list(request):
+    """Deliveries, newest first, filtered by source, status and attention; 50 a page."""
+    filterset = WebhookDeliveryFilterSet(request.GET or None, queryset=_deliveries())
+    valid = not filterset.is_bound or filterset.is_valid()
+    queryset = filterset.qs if filterset.is_bound and valid else filterset.queryset
+    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "filterset": filterset,
+        "page": page,
+        "query": query.urlencode(),
+        "sources": WebhookSource.objects.values_list("name", flat=True),
+        "statuses": DeliveryStatus.choices,
+        "attentions": DeliveryAttention.choices[1:],
+    }
+    return render(
+        request, "releases/webhooks/delivery_list.html", context, status=200 if valid else 400
+    )
+
+
+def _pretty(text: str) -> str:
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        return text
+
+
+@permission_required("releases.view_webhookdelivery", raise_exception=True)
+def delivery_detail(request, pk):
+    """One delivery as received (headers, body) with its processing outcome."""
+    delivery = get_object_or_404(
+        WebhookDelivery.objects.select_related("source", "change_request"), pk=pk
+    )
+    context = {
+        "delivery": delivery,
+        "body": _pretty(delivery.body),
+        "headers": sorted(delivery.headers.items()),
+        "can_replay": request.user.has_perm("releases.replay_webhookdelivery"),
+    }
+    return render(request, "releases/webhooks/delivery_detail.html", context)
+
+
+@require_POST
+@permission_required("releases.replay_webhookdelivery", raise_exception=True)
+def delivery_replay(request, pk):
+    """Process the stored delivery again; the worker picks it up after commit."""
+    delivery = get_object_or_404(WebhookDelivery, pk=pk)
+    services.webhook_delivery_replay(delivery=delivery, by=request.user)
+    messages.success(request, f"Delivery {delivery.webhook_id} queued for processing again.")
+    return redirect("webhooks:delivery-detail", pk=delivery.pk)
