@@ -28,3 +28,19 @@ def process_webhook_delivery(delivery_id: int) -> None:
 def sweep_webhook_deliveries() -> int:
     """Periodic (60 s): process deliveries left "received" while the broker or worker was down."""
     return webhook_services.webhook_deliveries_sweep()
+
+
+@shared_task(name="releases.tasks.send_callback", ignore_result=True, acks_late=True)
+def send_callback(*, delivery_id: int) -> str:
+    """Post one status callback now (the picker retries it later if it fails)."""
+    from releases.webhooks.callbacks import callback_send
+
+    return callback_send(delivery_id=delivery_id)
+
+
+@shared_task(name="releases.tasks.dispatch_due_callbacks", ignore_result=True)
+def dispatch_due_callbacks() -> int:
+    """Periodic (30 s): send the callbacks that are due (first tries and retries)."""
+    from releases.webhooks.callbacks import callbacks_dispatch_due
+
+    return callbacks_dispatch_due()

@@ -278,6 +278,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(env.integer("WEBHOOK_SWEEP_SECONDS", 60, minimum=1)),
         "options": {"expires": 120},
     },
+    "releases-dispatch-due-callbacks": {
+        "task": "releases.tasks.dispatch_due_callbacks",
+        "schedule": 30.0,
+        "options": {"expires": 60},
+    },
     "releases-watchdog": {
         "task": "releases.tasks.watchdog",
         "schedule": float(env.integer("WATCHDOG_SECONDS", 30, minimum=1)),

@@ -132,11 +132,25 @@ class WebhookSourceSerializer(serializers.ModelSerializer):
             "planned_start_field",
             "planned_end_field",
             "callback_url",
+            "callback_authorization",
+            "callback_enabled",
+            "callback_disabled_reason",
             "endpoint",
             "secrets",
             "created_at",
         ]
-        read_only_fields = ["created_at"]
+        read_only_fields = ["created_at", "callback_disabled_reason"]
+        extra_kwargs = {
+            "callback_authorization": {
+                "write_only": True,
+                "help_text": "Optional Authorization header value for callbacks (e.g. `Bearer …`); never shown again.",
+            }
+        }
+
+    def validate_callback_authorization(self, value):
+        from releases.webhooks.secrets import secret_seal
+
+        return secret_seal(value.strip()) if value and value.strip() else ""
 
     def get_endpoint(self, source) -> str:
         return reverse(

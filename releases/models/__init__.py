@@ -23,6 +23,9 @@ from releases.models.release import (
     UnitComponent,
 )
 from releases.models.webhooks import (
+    CallbackAttempt,
+    CallbackDelivery,
+    CallbackStatus,
     DeliveryAttention,
     DeliveryStatus,
     WebhookAdapter,
@@ -36,6 +39,9 @@ __all__ = [
     "AgentStatus",
     "BackoutOverride",
     "BackoutStep",
+    "CallbackAttempt",
+    "CallbackDelivery",
+    "CallbackStatus",
     "ChangeRequest",
     "DeliveryAttention",
     "DeliveryStatus",

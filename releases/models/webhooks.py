@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils import timezone
 
 
 class WebhookAdapter(models.TextChoices):
@@ -77,6 +78,15 @@ class WebhookSource(models.Model):
     callback_url = models.URLField(
         max_length=500, blank=True, help_text="Where release status events are posted back."
     )
+    callback_authorization = models.TextField(
+        blank=True,
+        help_text="Optional Authorization header for systems that cannot check signatures "
+        "(e.g. “Bearer …” or “Basic …”); sealed like the signing secrets.",
+    )
+    callback_enabled = models.BooleanField(
+        default=True, help_text="Off after the receiver answered 410 Gone."
+    )
+    callback_disabled_reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -164,3 +174,58 @@ class WebhookDelivery(models.Model):
 
     def __str__(self):
         return f"{self.source} {self.webhook_id}"
+
+
+class CallbackStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Gave up"
+    DISABLED = "disabled", "Not sent: callbacks disabled (410)"
+
+
+class CallbackDelivery(models.Model):
+    """A release status event to post back to a source's callback URL, retried with back-off.
+    The row is the delivery log; ``attempts`` hold each try."""
+
+    source = models.ForeignKey(WebhookSource, on_delete=models.CASCADE, related_name="callbacks")
+    release = models.ForeignKey(
+        "releases.Release", on_delete=models.CASCADE, related_name="callbacks"
+    )
+    event = models.CharField(max_length=50, help_text="e.g. release.installing")
+    message_id = models.CharField(
+        max_length=100, unique=True, help_text="The webhook-id sent (the same on every retry)."
+    )
+    payload = models.JSONField()
+    status = models.CharField(
+        max_length=20, choices=CallbackStatus.choices, default=CallbackStatus.PENDING
+    )
+    attempt_count = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "callback deliveries"
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="releases_callback_due")]
+
+    def __str__(self):
+        return f"{self.event} → {self.source} ({self.status})"
+
+
+class CallbackAttempt(models.Model):
+    delivery = models.ForeignKey(
+        CallbackDelivery, on_delete=models.CASCADE, related_name="attempts"
+    )
+    at = models.DateTimeField(default=timezone.now)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.delivery_id} @ {self.at:%H:%M:%S}: {self.status_code or self.error[:40]}"

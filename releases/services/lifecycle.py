@@ -45,6 +45,8 @@ REASON_REQUIRED = frozenset({"replan", "fail_tests", "cancel", "override_backout
 # Work done on other rows around a transition, inside the same transaction: name -> callable(release, by).
 _BEFORE: dict[str, Callable] = {}
 _AFTER: dict[str, Callable] = {}
+# Called after every transition: callable(release, name, source, by) — e.g. status callbacks.
+_ON_ANY: list[Callable] = []
 # Transitions taken by a handler instead (it calls ``apply_transition`` itself):
 # name -> callable(locked_release, by=, reason=, details=).
 _HANDLERS: dict[str, Callable] = {}
@@ -64,6 +66,11 @@ def handler(name: str):
         return func
 
     return register
+
+
+def on_any_transition(func):
+    _ON_ANY.append(func)
+    return func
 
 
 def after(name: str):
@@ -214,4 +221,6 @@ def apply_transition(
     )
     if name in _AFTER:
         _AFTER[name](release, by)
+    for hook in _ON_ANY:
+        hook(release, name, source, by)
     return release

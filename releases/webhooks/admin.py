@@ -70,6 +70,31 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         return request.user.has_perm("releases.replay_webhookdelivery")
 
 
+class CallbackDeliveryAdmin(admin.ModelAdmin):
+    """Read-only: the log of status callbacks sent."""
+
+    list_display = [
+        "created_at",
+        "release",
+        "event",
+        "source",
+        "status",
+        "attempt_count",
+        "last_status_code",
+    ]
+    list_filter = ["status", "source"]
+    list_select_related = ["release", "source"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 def register(site=admin.site) -> None:
+    from releases.models import CallbackDelivery
+
     site.register(WebhookSource, WebhookSourceAdmin)
     site.register(WebhookDelivery, WebhookDeliveryAdmin)
+    site.register(CallbackDelivery, CallbackDeliveryAdmin)

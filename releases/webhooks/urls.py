@@ -5,6 +5,7 @@ from releases.webhooks import views
 app_name = "webhooks"
 urlpatterns = [
     path("", views.delivery_list, name="delivery-list"),
+    path("callbacks/", views.callback_list, name="callback-list"),
     path("<int:pk>/", views.delivery_detail, name="delivery-detail"),
     path("<int:pk>/replay/", views.delivery_replay, name="delivery-replay"),
 ]

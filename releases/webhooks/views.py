@@ -74,3 +74,30 @@ def delivery_replay(request, pk):
     services.webhook_delivery_replay(delivery=delivery, by=request.user)
     messages.success(request, f"Delivery {delivery.webhook_id} queued for processing again.")
     return redirect("webhooks:delivery-detail", pk=delivery.pk)
+
+
+@permission_required("releases.view_webhookdelivery", raise_exception=True)
+def callback_list(request):
+    """Outbound status callbacks, newest first, each with its attempts; 50 a page."""
+    from django.db.models import Prefetch
+
+    from releases.models import CallbackAttempt, CallbackDelivery, CallbackStatus
+
+    queryset = CallbackDelivery.objects.select_related("source", "release").prefetch_related(
+        Prefetch("attempts", queryset=CallbackAttempt.objects.order_by("at", "id"))
+    )
+    status = request.GET.get("status", "")
+    if status in CallbackStatus.values:
+        queryset = queryset.filter(status=status)
+    page = Paginator(queryset.order_by("-created_at", "-id"), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    context = {
+        "page": page,
+        "statuses": CallbackStatus.choices,
+        "status": status,
+        "disabled_sources": WebhookSource.objects.filter(callback_enabled=False).exclude(
+            callback_url=""
+        ),
+    }
+    return render(request, "releases/webhooks/callback_list.html", context)

@@ -1,0 +1,198 @@
+"""Outbound status callbacks: signed like inbound deliveries, retried with back-off from the
+delivery log, switched off by 410 — against a real HTTP server on the loopback."""
+
+import json
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from django.utils import timezone
+from standardwebhooks.webhooks import Webhook
+
+from releases import services
+from releases.choices import ReleaseState as S
+from releases.models import CallbackDelivery, WebhookSource
+from releases.webhooks import callbacks
+from releases.webhooks.secrets import secret_seal
+from tests.factories import ChangeRequestFactory, ReleaseFactory
+from tests.factories.webhooks import TEST_SECRET, WebhookSourceFactory
+
+pytestmark = pytest.mark.django_db
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 answering ``status`` and keeping what it received."""
+
+    def __init__(self):
+        self.status = 200
+        self.received = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+                receiver.received.append((dict(self.headers), body))
+                self.send_response(receiver.status)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/callbacks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def linked(receiver):
+    """A requested release with a complete plan, triggered by a change from a source that has a
+    callback URL."""
+    source = WebhookSourceFactory(name="snow-prod", callback_url=receiver.url)
+    change = ChangeRequestFactory(
+        source_system="snow-prod", external_id="abc123", number="CHG0031234"
+    )
+    release = ReleaseFactory(planned=True)
+    release.change_requests.add(change)
+    return source, release
+
+
+def test_a_transition_is_posted_back_signed(
+    linked, receiver, role_user, django_capture_on_commit_callbacks
+):
+    source, release = linked
+    with django_capture_on_commit_callbacks(execute=True):
+        services.release_transition(release=release, name="plan", by=role_user("release_manager"))
+    (delivery,) = CallbackDelivery.objects.all()
+    assert (delivery.status, delivery.event, delivery.attempt_count) == (
+        "delivered",
+        "release.planned",
+        1,
+    )
+    (headers, body) = receiver.received[0]
+    # verifies with the independent implementation and the source's own secret
+    headers = {k.lower(): v for k, v in headers.items()}
+    payload = Webhook(TEST_SECRET).verify(body, headers)
+    assert payload["type"] == "release.planned"
+    assert payload["data"]["release"] == release.number
+    assert payload["data"]["change_requests"] == [{"id": "abc123", "number": "CHG0031234"}]
+    assert headers["webhook-id"] == delivery.message_id
+
+
+def test_only_the_states_that_matter_are_posted(linked, django_capture_on_commit_callbacks):
+    source, release = linked
+    with django_capture_on_commit_callbacks(execute=True):
+        release = services.release_transition(release=release, name="plan", by=None)
+        services.release_transition(release=release, name="build", by=None)  # built: not posted
+    assert list(CallbackDelivery.objects.values_list("event", flat=True)) == ["release.planned"]
+
+
+def test_failures_are_retried_with_back_off_then_given_up(linked, receiver):
+    source, release = linked
+    receiver.status = 503
+    (delivery,) = callbacks.callbacks_enqueue(
+        release=release, transition="plan", previous="requested"
+    )
+    assert callbacks.callback_send(delivery_id=delivery.pk) == "pending"
+    delivery.refresh_from_db()
+    assert (delivery.attempt_count, delivery.last_status_code) == (1, 503)
+    assert (
+        timedelta(seconds=25) < delivery.next_attempt_at - timezone.now() <= timedelta(seconds=30)
+    )
+    assert callbacks.callback_send(delivery_id=delivery.pk) == "skipped"  # not due yet
+    assert [callbacks.backoff(n).total_seconds() for n in (1, 2, 3, 8, 20)] == [
+        30,
+        60,
+        120,
+        3600,
+        3600,
+    ]
+    for _ in range(callbacks.MAX_ATTEMPTS - 1):
+        CallbackDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+        callbacks.callbacks_dispatch_due()
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts.count()) == ("failed", callbacks.MAX_ATTEMPTS)
+
+
+def test_410_switches_the_source_callbacks_off(
+    linked, receiver, django_capture_on_commit_callbacks
+):
+    source, release = linked
+    receiver.status = 410
+    with django_capture_on_commit_callbacks(execute=True):
+        release = services.release_transition(release=release, name="plan", by=None)
+    source.refresh_from_db()
+    assert not source.callback_enabled
+    assert "410 Gone" in source.callback_disabled_reason
+    assert CallbackDelivery.objects.get().status == "disabled"
+    with django_capture_on_commit_callbacks(execute=True):
+        services.release_transition(release=release, name="cancel", by=None, reason="withdrawn")
+    assert CallbackDelivery.objects.count() == 1  # nothing more is queued for a disabled source
+
+
+def test_an_unreachable_receiver_is_an_attempt_with_the_reason(linked):
+    source, release = linked
+    WebhookSource.objects.filter(pk=source.pk).update(callback_url="http://127.0.0.1:9/nowhere")
+    (delivery,) = callbacks.callbacks_enqueue(
+        release=release, transition="plan", previous="requested"
+    )
+    callbacks.callback_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == "pending" and delivery.last_status_code is None
+    assert "Connection" in delivery.last_error or "refused" in delivery.last_error
+
+
+def test_optional_authorization_header(linked, receiver):
+    source, release = linked
+    WebhookSource.objects.filter(pk=source.pk).update(
+        callback_authorization=secret_seal("Bearer s3cr3t")
+    )
+    (delivery,) = callbacks.callbacks_enqueue(
+        release=release, transition="plan", previous="requested"
+    )
+    callbacks.callback_send(delivery_id=delivery.pk)
+    headers, body = receiver.received[0]
+    assert {k.lower(): v for k, v in headers.items()}["authorization"] == "Bearer s3cr3t"
+    assert json.loads(body)["data"]["state"] == release.state
+
+
+def test_releases_without_a_linked_source_post_nothing(
+    receiver, django_capture_on_commit_callbacks
+):
+    release = ReleaseFactory(planned=True)
+    release.change_requests.add(ChangeRequestFactory(source_system="manual"))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.release_transition(release=release, name="plan", by=None)
+    assert not CallbackDelivery.objects.exists()
+    assert S.PLANNED in callbacks.NOTIFY_STATES
+
+
+def test_the_callbacks_page_shows_attempts_with_a_fixed_query_count(
+    linked, receiver, client, role_user, django_assert_max_num_queries
+):
+    source, release = linked
+    receiver.status = 503
+    for _ in range(12):
+        (delivery,) = callbacks.callbacks_enqueue(
+            release=release, transition="plan", previous="requested"
+        )
+        callbacks.callback_send(delivery_id=delivery.pk)
+    client.force_login(role_user("change_manager"))
+    with django_assert_max_num_queries(12):
+        response = client.get("/releases/webhooks/callbacks/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "HTTP 503" in page and release.number in page
+    assert client.get("/releases/webhooks/callbacks/", {"status": "delivered"}).status_code == 200
+    client.force_login(role_user())  # no role: no view permission
+    assert client.get("/releases/webhooks/callbacks/").status_code == 403
