@@ -23,7 +23,7 @@ def release_list() -> QuerySet:
     )
 
 
-def release_detail(pk: int) -> Release:
+def release_detail(pk: int, *, with_targets: bool = True) -> Release:
     """One release with its contents, targets, plan, tests, tasks, changes and timeline."""
     return (
         Release.objects.select_related("release_unit", "owner", "category", "created_by")
@@ -38,7 +38,7 @@ def release_detail(pk: int) -> Release:
                     "change_request",
                 ),
             ),
-            "targets__ci",
+            *(["targets__ci"] if with_targets else []),
             "failure_conditions",
             "backout_steps",
             Prefetch(

@@ -156,10 +156,13 @@ def pipeline_board(request):
 
 # A release.
 
+# The release page lists at most this many target CIs; the deployment table pages through all.
+TARGETS_LISTED = 200
 
-def _get_release(pk: int) -> Release:
+
+def _get_release(pk: int, *, with_targets: bool = True) -> Release:
     try:
-        return selectors.release_detail(pk)
+        return selectors.release_detail(pk, with_targets=with_targets)
     except Release.DoesNotExist:
         raise Http404("No such release.") from None
 
@@ -198,7 +201,7 @@ def _render_detail(
     shown at the top, ``sign_off_forms`` bound forms that failed, keyed by test item,
     ``decision_forms`` bound back-out/emergency forms that failed (``approve``, ``override``,
     ``emergency``)."""
-    release = _get_release(pk)
+    release = _get_release(pk, with_targets=False)  # a release may have 10,000 targets
     sign_off_forms = sign_off_forms or {}
     decision_forms = decision_forms or {}
     can_sign_off = release.state == ReleaseState.TESTING and request.user.has_perm(
@@ -233,7 +236,8 @@ def _render_detail(
         and request.user.has_perm("releases.plan_rollout_release"),
         "error": error,
         "timeline": release.transitions.all(),
-        "targets": release.targets.all(),
+        "targets": release.targets.select_related("ci").order_by("ci__identifier")[:TARGETS_LISTED],
+        "target_total": release.targets.count(),
         "deployment": _deployment(request, release, request.GET),
         "verification": _verification_summary(release),
         "install_freezes": install_freezes,

@@ -553,3 +553,16 @@ def test_change_requests_search_and_detail_with_their_releases(client, auditor):
     assert release.number in text and "Billing 3.6.0" in text
     assert "&quot;sys_id&quot;: &quot;abc&quot;" in detail.content.decode()
     assert client.get(reverse("releases:change-detail", args=[999999])).status_code == 404
+
+
+def test_a_release_with_many_targets_lists_the_first_ones_and_counts_them_all(client, role_user):
+    from releases.models import ReleaseTarget
+    from tests.factories import ConfigurationItemFactory, ReleaseFactory
+
+    release = ReleaseFactory()
+    cis = ConfigurationItemFactory.create_batch(230)
+    ReleaseTarget.objects.bulk_create([ReleaseTarget(release=release, ci=ci) for ci in cis])
+    client.force_login(role_user("auditor"))
+    page = client.get(f"/releases/{release.pk}/").content.decode()
+    assert "Targets (230)" in page
+    assert "Show the first 200 of 230 target CIs" in page
