@@ -56,32 +56,27 @@ HALTED_RELEASE_STATES = frozenset(
 # Freeze windows
 
 
-def freezes_at(moment: datetime, *, release: Release) -> list[FreezeWindow]:
-    """Freeze windows covering ``moment`` that apply to the release (everything, its unit, or
-    an environment of one of its targets). Compared in UTC."""
+def _freezes_for(release: Release):
+    """Freeze windows that apply to the release: everything, its unit, or an environment of
+    one of its targets."""
     environments = set(
         release.targets.order_by().values_list("ci__environment", flat=True).distinct()
     )
-    return list(
-        FreezeWindow.objects.filter(start__lte=moment, end__gt=moment).filter(
-            Q(scope="everything")
-            | Q(scope="release_unit", release_unit_id=release.release_unit_id)
-            | Q(scope="environment", environment__in=environments)
-        )
+    return FreezeWindow.objects.filter(
+        Q(scope="everything")
+        | Q(scope="release_unit", release_unit_id=release.release_unit_id)
+        | Q(scope="environment", environment__in=environments)
     )
+
+
+def freezes_at(moment: datetime, *, release: Release) -> list[FreezeWindow]:
+    """Freeze windows covering ``moment`` that apply to the release. Compared in UTC."""
+    return list(_freezes_for(release).filter(start__lte=moment, end__gt=moment))
 
 
 def freezes_overlapping(start: datetime, end: datetime, *, release: Release) -> list[FreezeWindow]:
-    environments = set(
-        release.targets.order_by().values_list("ci__environment", flat=True).distinct()
-    )
-    return list(
-        FreezeWindow.objects.filter(start__lt=end, end__gt=start).filter(
-            Q(scope="everything")
-            | Q(scope="release_unit", release_unit_id=release.release_unit_id)
-            | Q(scope="environment", environment__in=environments)
-        )
-    )
+    """Freeze windows that apply to the release and overlap ``start``–``end``."""
+    return list(_freezes_for(release).filter(start__lt=end, end__gt=start))
 
 
 @transaction.atomic
