@@ -215,6 +215,7 @@ def main():
             [ReleaseTarget(release=release2, ci=ci, installation_state="scheduled") for ci in cis],
             batch_size=2000,
         )
+        Release.objects.filter(pk=release2.pk).update(count_targets=len(cis))
         first = ReleaseTarget.objects.filter(release=release2).order_by("pk").first()
         ReleaseTarget.objects.filter(pk=first.pk).update(installation_state="running")
         timed(

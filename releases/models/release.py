@@ -144,6 +144,9 @@ class Release(ConcurrentTransitionMixin, models.Model):
     )
 
     # Progress, kept incrementally in the same transaction as every report (no scan per report).
+    count_targets = models.PositiveIntegerField(
+        default=0, help_text="Set with the targets; they do not change once the plan is frozen."
+    )
     count_distributed = models.PositiveIntegerField(default=0)
     count_distribution_failed = models.PositiveIntegerField(default=0)
     count_installed = models.PositiveIntegerField(default=0)

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from cmdb.choices import ErrorKind, ErrorSource, InstallSource
@@ -21,6 +21,7 @@ from dsl_dhs.choices import ReservationStatus
 from dsl_dhs.models import Reservation
 from releasemgmt.core.exceptions import (
     DomainConflict,
+    DomainNotFound,
     DomainPermissionDenied,
     DomainValidationError,
 )
@@ -279,9 +280,32 @@ def release_install_with_freeze_override(*, release: Release, by, reason: str) -
 
 # Reports from agents and deployment tools
 
+# The release states in which a report of each kind is acted on (otherwise recorded only).
+ACTING_STATES = {
+    ReportKind.DISTRIBUTION: (
+        ReleaseState.DISTRIBUTING,
+        ReleaseState.DISTRIBUTED,
+        ReleaseState.INSTALLING,
+    ),
+    ReportKind.INSTALLATION: (ReleaseState.INSTALLING,),
+    ReportKind.BACKOUT: (ReleaseState.BACKING_OUT,),
+}
+
+
+class _ReleaseMoved(Exception):
+    """The release left the state a report was read in before the report took its lock."""
+
 
 def target_report(
-    *, target_id: int, kind: str, status: str, report_id: str, detail: str = "", by=None
+    *,
+    target_id: int,
+    kind: str,
+    status: str,
+    report_id: str,
+    detail: str = "",
+    by=None,
+    ci_scope: str = "",
+    release_number: str = "",
 ) -> tuple[DeploymentReport, bool]:
     """Record a distribution, installation or back-out result for one target and act on it.
 
@@ -289,54 +313,91 @@ def target_report(
     effect). The release's counters move in the same transaction and the failure conditions are
     evaluated from them; crossing one moves the release to ``backout_required`` and halts every
     installation not yet started. A report that arrives after the halt is recorded but not acted
-    on (409 with the reason)."""
+    on (409 with the reason). ``ci_scope`` (an agent token's CI) and ``release_number`` (what the
+    reporter believes) are checked against the target: 403 when they do not match.
+
+    Reports arrive at fleet rate and all of a release's reports meet on its row, so the common
+    case holds that row's lock as briefly as possible: the target is locked and written and the
+    report stored first, then the counters move in one UPDATE that also confirms the release is
+    still in a state that acts on the report, and the transaction commits. Only a met condition
+    or a completed stage does more under the lock. Should the release have moved in between (a
+    halt racing the report), the whole attempt is rolled back and redone the careful way, with
+    the release locked first."""
     if status not in ("succeeded", "failed", "in_transit", "running"):
         raise DomainValidationError(
             {"status": "Report succeeded or failed (or in_transit / running as progress)."}
         )
+    if kind not in ACTING_STATES:
+        raise DomainValidationError({"kind": f"Unknown report kind {kind!r}."})
     report_id = (report_id or "").strip()
     if not report_id:
         raise DomainValidationError(
             {"report_id": "Give a report_id so a repeated report has no second effect."}
         )
+    arguments = dict(
+        target_id=target_id,
+        kind=kind,
+        status=status,
+        report_id=report_id,
+        detail=detail[:5000],
+        by=by,
+        ci_scope=ci_scope,
+        release_number=release_number,
+    )
+    try:
+        try:
+            return _report(**arguments, quick=True)
+        except _ReleaseMoved:
+            return _report(**arguments, quick=False)
+    except IntegrityError:  # the same report_id raced in past the target's lock: the first counts
+        existing = DeploymentReport.objects.select_related("target__release", "target__ci").get(
+            target_id=target_id, kind=kind, report_id=report_id
+        )
+        return existing, False
+
+
+def _report(
+    *, target_id, kind, status, report_id, detail, by, ci_scope, release_number, quick: bool
+) -> tuple[DeploymentReport, bool]:
     with transaction.atomic():
         target = (
             ReleaseTarget.objects.select_for_update(of=("self",))
-            .select_related("ci")
+            .select_related("release", "ci")
+            .annotate(
+                existing_report=Subquery(
+                    DeploymentReport.objects.filter(
+                        target=OuterRef("pk"), kind=kind, report_id=report_id
+                    ).values("pk")[:1]
+                )
+            )
             .filter(pk=target_id)
             .first()
         )
         if target is None:
-            from releasemgmt.core.exceptions import DomainNotFound
-
             raise DomainNotFound("No such release target.")
-        existing = DeploymentReport.objects.filter(
-            target=target, kind=kind, report_id=report_id
-        ).first()
-        if existing is not None:
+        _check_reporter(target, ci_scope=ci_scope, release_number=release_number)
+        if target.existing_report is not None:
+            existing = DeploymentReport.objects.get(pk=target.existing_report)
+            existing.target = target
             return existing, False
-        release = Release.objects.select_for_update().get(pk=target.release_id)
-        target.release = release  # the caller shows the target with its release
         now = timezone.now()
         report = DeploymentReport(
             target=target,
             kind=kind,
             report_id=report_id,
             status=status,
-            detail=detail[:5000],
+            detail=detail,
             reported_by=by,
             received_at=now,
         )
+        if quick and _acts_on(target.release, target, kind):
+            _act_quickly(target, report, now)
+            return report, True
+        release = Release.objects.select_for_update().get(pk=target.release_id)
+        target.release = release  # the caller shows the target with its release
         refusal = _act(release, target, report, now)
-        if refusal:
-            report.acted = False
-        try:
-            with transaction.atomic():
-                report.save()
-        except IntegrityError:  # the same report_id raced in: the first one counts
-            return DeploymentReport.objects.get(
-                target=target, kind=kind, report_id=report_id
-            ), False
+        report.acted = not refusal
+        report.save()
     if refusal:
         raise DomainConflict(
             refusal, extra={"recorded": True, "report": report.pk, "state": release.state}
@@ -344,36 +405,70 @@ def target_report(
     return report, True
 
 
-def _act(release: Release, target: ReleaseTarget, report: DeploymentReport, now) -> str:
-    """Apply a report to the target and the release; return why it was not acted on, if so."""
-    target.last_report_at, target.detail = now, report.detail
-    kind, status = report.kind, report.status
-    if kind == ReportKind.DISTRIBUTION:
-        if release.state not in (
-            ReleaseState.DISTRIBUTING,
-            ReleaseState.DISTRIBUTED,
-            ReleaseState.INSTALLING,
-        ):
-            target.save(update_fields=["last_report_at", "detail"])
-            return f"{release.number} is {release.get_state_display().lower()}: distribution reports are recorded, not acted on."
-        return _distribution(release, target, status, now)
+def _check_reporter(target: ReleaseTarget, *, ci_scope: str, release_number: str) -> None:
+    if ci_scope and ci_scope.lower() != target.ci.identifier.lower():
+        raise DomainPermissionDenied(
+            f"This token may only act for {ci_scope}, not {target.ci.identifier}."
+        )
+    if release_number and release_number != target.release.number:
+        raise DomainPermissionDenied(
+            f"Target {target.pk} belongs to {target.release.number}, not {release_number}."
+        )
+
+
+def _acts_on(release: Release, target: ReleaseTarget, kind: str) -> bool:
+    """Whether a report of this kind would be acted on, as far as the release (read without its
+    lock) and the locked target tell."""
+    if release.state not in ACTING_STATES[kind]:
+        return False
     if kind == ReportKind.INSTALLATION:
-        if release.state in HALTED_RELEASE_STATES or target.installation_state == IS.HALTED:
-            target.save(update_fields=["last_report_at", "detail"])
-            return f"{release.number} is halted ({release.get_state_display().lower()}): the report is recorded, not acted on."
-        if release.state != ReleaseState.INSTALLING:
-            target.save(update_fields=["last_report_at", "detail"])
-            return f"{release.number} is {release.get_state_display().lower()}, not installing: the report is recorded, not acted on."
-        return _installation(release, target, status, now)
+        return target.installation_state != IS.HALTED
     if kind == ReportKind.BACKOUT:
-        if release.state != ReleaseState.BACKING_OUT or target.installation_state != IS.BACKING_OUT:
-            target.save(update_fields=["last_report_at", "detail"])
-            return f"No back-out is running on {target.ci} for {release.number}: the report is recorded, not acted on."
-        return _backout(release, target, status, now)
-    raise DomainValidationError({"kind": f"Unknown report kind {kind!r}."})
+        return target.installation_state == IS.BACKING_OUT
+    return True
+
+
+def _act_quickly(target: ReleaseTarget, report: DeploymentReport, now) -> None:
+    """The common case: everything but the counters first, the release's lock last."""
+    release = target.release
+    conditions = list(release.failure_conditions.all())  # frozen with the plan
+    counters = _target_change(release, target, report, now)
+    report.save()
+    moved = Release.objects.filter(pk=release.pk, state__in=ACTING_STATES[report.kind]).update(
+        **{name: F(name) + n for name, n in counters.items()}
+        or {"count_targets": F("count_targets")}  # no change: still take the lock, check state
+    )
+    if not moved:
+        raise _ReleaseMoved
+    # the UPDATE holds the row lock now: this is the release as every earlier report left it
+    target.release = Release.objects.get(pk=release.pk)
+    _stage_decision(target.release, report.kind, now, conditions=conditions)
+
+
+def _act(release: Release, target: ReleaseTarget, report: DeploymentReport, now) -> str:
+    """Apply a report to the target and the locked release; return why it was not acted on."""
+    if not _acts_on(release, target, report.kind):
+        target.last_report_at, target.detail = now, report.detail
+        target.save(update_fields=["last_report_at", "detail"])
+        state = release.get_state_display().lower()
+        if report.kind == ReportKind.DISTRIBUTION:
+            return f"{release.number} is {state}: distribution reports are recorded, not acted on."
+        if report.kind == ReportKind.INSTALLATION:
+            if release.state in HALTED_RELEASE_STATES or target.installation_state == IS.HALTED:
+                return (
+                    f"{release.number} is halted ({state}): the report is recorded, not acted on."
+                )
+            return f"{release.number} is {state}, not installing: the report is recorded, not acted on."
+        return f"No back-out is running on {target.ci} for {release.number}: the report is recorded, not acted on."
+    counters = _target_change(release, target, report, now)
+    _bump(release, **counters)
+    _stage_decision(release, report.kind, now)
+    return ""
 
 
 def _bump(release: Release, **counters) -> None:
+    if not counters:
+        return
     Release.objects.filter(pk=release.pk).update(
         **{name: F(name) + n for name, n in counters.items()}
     )
@@ -381,71 +476,110 @@ def _bump(release: Release, **counters) -> None:
         setattr(release, name, getattr(release, name) + n)
 
 
-def _distribution(release, target, status, now) -> str:
-    previous = target.distribution_state
-    if status == "in_transit":
-        target.distribution_state = DS.IN_TRANSIT
-    elif status == "succeeded" and previous != DS.DELIVERED:
-        target.distribution_state, target.distributed_at = DS.DELIVERED, now
-        _bump(
-            release,
-            count_distributed=1,
-            **({"count_distribution_failed": -1} if previous == DS.FAILED else {}),
-        )
-    elif status == "failed" and previous not in (DS.FAILED, DS.DELIVERED):
-        target.distribution_state = DS.FAILED
-        _bump(release, count_distribution_failed=1)
-    target.save(update_fields=["distribution_state", "distributed_at", "last_report_at", "detail"])
-    if evaluate_failure_conditions(release, now=now):
-        return ""
-    if release.state == ReleaseState.DISTRIBUTING and release.count_distributed >= targets_total(
-        release
-    ):
-        apply_transition(
-            release,
-            "complete_distribution",
-            by=None,
-            details={"delivered": release.count_distributed},
-        )
-    return ""
+def _target_change(release: Release, target: ReleaseTarget, report: DeploymentReport, now) -> dict:
+    """Move the target for the report and save it; return how the release's counters move."""
+    target.last_report_at, target.detail = now, report.detail
+    status = report.status
+    counters = {}
+    if report.kind == ReportKind.DISTRIBUTION:
+        previous = target.distribution_state
+        if status == "in_transit":
+            target.distribution_state = DS.IN_TRANSIT
+        elif status == "succeeded" and previous != DS.DELIVERED:
+            target.distribution_state, target.distributed_at = DS.DELIVERED, now
+            counters["count_distributed"] = 1
+            if previous == DS.FAILED:
+                counters["count_distribution_failed"] = -1
+        elif status == "failed" and previous not in (DS.FAILED, DS.DELIVERED):
+            target.distribution_state = DS.FAILED
+            counters["count_distribution_failed"] = 1
+        fields = ["distribution_state", "distributed_at"]
+    elif report.kind == ReportKind.INSTALLATION:
+        previous = target.installation_state
+        if status == "running":
+            target.installation_state = IS.RUNNING
+        elif status == "succeeded" and previous != IS.SUCCEEDED:
+            target.installation_state, target.installed_at = IS.SUCCEEDED, now
+            counters["count_installed"] = 1
+            if previous == IS.FAILED:
+                counters["count_install_failed"] = -1
+        elif status == "failed" and previous not in (IS.FAILED, IS.SUCCEEDED):
+            target.installation_state = IS.FAILED
+            counters["count_install_failed"] = 1
+        fields = ["installation_state", "installed_at"]
+    else:
+        if status == "succeeded":
+            target.installation_state, target.backed_out_at = IS.BACKED_OUT, now
+            counters["count_backed_out"] = 1
+        elif status == "failed":
+            target.installation_state = IS.BACKOUT_FAILED
+            counters["count_backout_failed"] = 1
+            discrepancy_record(
+                kind=ErrorKind.VERSION_MISMATCH,
+                source=ErrorSource.AGENT_REPORT,
+                subject=f"{target.ci}: back-out of {release.number} failed",
+                expected="the version recorded before the release, restored",
+                found=target.detail or "the back-out failed",
+                ci=target.ci,
+                reference=release.number,
+                fingerprint=f"backout_failed:{release.number}:ci={target.ci_id}",
+            )
+        fields = ["installation_state", "backed_out_at"]
+    target.save(update_fields=[*fields, "last_report_at", "detail"])
+    return counters
 
 
-def _installation(release, target, status, now) -> str:
-    previous = target.installation_state
-    if status == "running":
-        target.installation_state = IS.RUNNING
-    elif status == "succeeded" and previous != IS.SUCCEEDED:
-        target.installation_state, target.installed_at = IS.SUCCEEDED, now
-        _bump(
-            release,
-            count_installed=1,
-            **({"count_install_failed": -1} if previous == IS.FAILED else {}),
+def _stage_decision(release: Release, kind: str, now, *, conditions=None) -> None:
+    """After the counters moved (the release locked): back out if a declared condition is met,
+    otherwise close the stage when every target is through."""
+    if kind == ReportKind.BACKOUT:
+        if (
+            release.state == ReleaseState.BACKING_OUT
+            and not release.targets.filter(installation_state=IS.BACKING_OUT).exists()
+        ):
+            apply_transition(
+                release,
+                "complete_backout",
+                by=None,
+                details={
+                    "restored": release.count_backed_out,
+                    "failed": release.count_backout_failed,
+                },
+            )
+        return
+    if evaluate_failure_conditions(release, now=now, conditions=conditions):
+        return
+    if _stage_complete(release, kind):
+        transition, details = (
+            ("complete_distribution", {"delivered": release.count_distributed})
+            if kind == ReportKind.DISTRIBUTION
+            else ("complete_installation", {"installed": release.count_installed})
         )
-    elif status == "failed" and previous not in (IS.FAILED, IS.SUCCEEDED):
-        target.installation_state = IS.FAILED
-        _bump(release, count_install_failed=1)
-    target.save(update_fields=["installation_state", "installed_at", "last_report_at", "detail"])
-    if evaluate_failure_conditions(release, now=now):
-        return ""
-    if release.count_installed >= targets_total(release):
-        apply_transition(
-            release,
-            "complete_installation",
-            by=None,
-            details={"installed": release.count_installed},
+        apply_transition(release, transition, by=None, details=details)
+
+
+def _stage_complete(release: Release, kind: str) -> bool:
+    if kind == ReportKind.DISTRIBUTION:
+        return (
+            release.state == ReleaseState.DISTRIBUTING
+            and release.count_distributed >= release.count_targets
         )
-    return ""
+    return (
+        release.state == ReleaseState.INSTALLING
+        and release.count_installed >= release.count_targets
+    )
 
 
 # Failure conditions
 
+# The release states in which the failure conditions are watched.
+CONDITION_STATES = (ReleaseState.DISTRIBUTING, ReleaseState.INSTALLING, ReleaseState.INSTALLED)
+
 
 def targets_total(release: Release) -> int:
-    """The number of targets, counted once per report (the targets do not change while
-    deploying; the plan is frozen)."""
-    if getattr(release, "_targets_total", None) is None:
-        release._targets_total = release.targets.count()
-    return release._targets_total
+    """The number of targets, kept on the release when they are set (they do not change while
+    deploying: the plan is frozen)."""
+    return release.count_targets
 
 
 def figures(release: Release, *, total: int | None = None) -> dict:
@@ -467,11 +601,14 @@ def met_condition(
     now: datetime,
     signals: dict[str, str] | None = None,
     total: int | None = None,
+    conditions=None,
 ) -> str | None:
     """The first declared failure condition that holds now (from the counters), as words."""
     numbers = figures(release, total=total)
     failed = numbers["installation_failed"] + numbers["distribution_failed"]
-    for condition in release.failure_conditions.all():
+    if conditions is None:
+        conditions = release.failure_conditions.all()
+    for condition in conditions:
         if (
             condition.kind == FailureConditionKind.FAILURE_RATE_ABOVE
             and Decimal(str(numbers["failure_rate_percent"])) > condition.threshold
@@ -501,16 +638,12 @@ def met_condition(
 
 
 def evaluate_failure_conditions(
-    release: Release, *, now: datetime, signals: dict[str, str] | None = None
+    release: Release, *, now: datetime, signals: dict[str, str] | None = None, conditions=None
 ) -> bool:
     """Move the (locked) release to ``backout_required`` if a declared condition is met."""
-    if release.state not in (
-        ReleaseState.DISTRIBUTING,
-        ReleaseState.INSTALLING,
-        ReleaseState.INSTALLED,
-    ):
+    if release.state not in CONDITION_STATES:
         return False
-    met = met_condition(release, now=now, signals=signals)
+    met = met_condition(release, now=now, signals=signals, conditions=conditions)
     if met is None:
         return False
     require_backout(release, condition=met, now=now)
@@ -647,36 +780,6 @@ def _return_reservations(release: Release, by) -> None:
         reference=release.number, status=ReservationStatus.RESERVED
     ):
         reservation_return(reservation=reservation, by=by, note=f"{release.number} backed out")
-
-
-def _backout(release, target, status, now) -> str:
-    if status == "succeeded":
-        target.installation_state, target.backed_out_at = IS.BACKED_OUT, now
-        _bump(release, count_backed_out=1)
-    elif status == "failed":
-        target.installation_state = IS.BACKOUT_FAILED
-        _bump(release, count_backout_failed=1)
-        discrepancy_record(
-            kind=ErrorKind.VERSION_MISMATCH,
-            source=ErrorSource.AGENT_REPORT,
-            subject=f"{target.ci}: back-out of {release.number} failed",
-            expected="the version recorded before the release, restored",
-            found=target.detail or "the back-out failed",
-            ci=target.ci,
-            reference=release.number,
-            fingerprint=f"backout_failed:{release.number}:ci={target.ci_id}",
-        )
-    else:
-        return ""
-    target.save(update_fields=["installation_state", "backed_out_at", "last_report_at", "detail"])
-    if not release.targets.filter(installation_state=IS.BACKING_OUT).exists():
-        apply_transition(
-            release,
-            "complete_backout",
-            by=None,
-            details={"restored": release.count_backed_out, "failed": release.count_backout_failed},
-        )
-    return ""
 
 
 @transaction.atomic

@@ -234,6 +234,7 @@ def release_targets_set(*, release: Release, cis, by) -> list[ReleaseTarget]:
     targets = ReleaseTarget.objects.bulk_create(
         [ReleaseTarget(release=release, ci=ci) for ci in {ci.pk: ci for ci in cis}.values()]
     )
+    Release.objects.filter(pk=release.pk).update(count_targets=len(targets))
     audit_record(
         actor=by,
         action="release.targets_set",

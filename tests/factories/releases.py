@@ -68,6 +68,8 @@ class ReleaseFactory(factory.django.DjangoModelFactory):
         version = SoftwareVersionFactory()
         ReleaseItem.objects.create(release=self, kind=ItemKind.SOFTWARE, software_version=version)
         ReleaseTarget.objects.create(release=self, ci=ConfigurationItemFactory())
+        Release.objects.filter(pk=self.pk).update(count_targets=1)
+        self.count_targets = 1
         BackoutStep.objects.create(
             release=self, position=1, description="Reinstall the previous version"
         )

@@ -21,6 +21,7 @@ from releases.models import (
     DeploymentReport,
     FailureCondition,
     FreezeWindow,
+    Release,
     ReleaseItem,
     ReleaseTarget,
 )
@@ -60,6 +61,8 @@ def make_release(state=S.INSTALLING, targets=10, threshold=20, **fields):
     for ci in cis:
         InstalledSoftwareFactory(ci=ci, version=old)
     ReleaseTarget.objects.bulk_create([ReleaseTarget(release=release, ci=ci) for ci in cis])
+    Release.objects.filter(pk=release.pk).update(count_targets=len(cis))
+    release.count_targets = len(cis)
     FailureCondition.objects.create(release=release, kind="failure_rate_above", threshold=threshold)
     return release
 
