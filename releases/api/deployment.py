@@ -28,6 +28,7 @@ from releasemgmt.core.api.views import (
 )
 from releasemgmt.core.exceptions import DomainPermissionDenied
 from releases import selectors_deployment as selectors
+from releases.choices import DistributionState, InstallationState
 from releases.models import BackoutOverride, FreezeWindow, Release, ReleaseTarget
 from releases.services import deployment
 
@@ -58,29 +59,24 @@ def _check_scope(request, ci_identifier: str) -> None:
         raise DomainPermissionDenied(f"This token may only act for {scope}, not {ci_identifier}.")
 
 
-class TargetSerializer(serializers.ModelSerializer):
-    ci = serializers.CharField(source="ci.identifier", read_only=True)
-    release = serializers.CharField(source="release.number", read_only=True)
+class TargetSerializer(serializers.Serializer):
+    """A target's progress. Declared field by field rather than from the model: agents fetch it
+    with every report, and a model serializer rebuilds its fields from the model each time."""
 
-    class Meta:
-        model = ReleaseTarget
-        fields = [
-            "id",
-            "release",
-            "ci",
-            "distribution_state",
-            "installation_state",
-            "wave",
-            "due_at",
-            "dispatched_at",
-            "attempts",
-            "distributed_at",
-            "installed_at",
-            "backed_out_at",
-            "last_report_at",
-            "detail",
-        ]
-        read_only_fields = fields
+    id = serializers.IntegerField(read_only=True)
+    release = serializers.CharField(source="release.number", read_only=True)
+    ci = serializers.CharField(source="ci.identifier", read_only=True)
+    distribution_state = serializers.ChoiceField(choices=DistributionState.choices, read_only=True)
+    installation_state = serializers.ChoiceField(choices=InstallationState.choices, read_only=True)
+    wave = serializers.IntegerField(read_only=True)
+    due_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    dispatched_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    attempts = serializers.IntegerField(read_only=True)
+    distributed_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    installed_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    backed_out_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    last_report_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    detail = serializers.CharField(read_only=True)
 
 
 class ReportSerializer(serializers.Serializer):

@@ -11,7 +11,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
@@ -363,6 +363,7 @@ def _report(
         target = (
             ReleaseTarget.objects.select_for_update(of=("self",))
             .select_related("release", "ci")
+            .only(*TARGET_FIELDS, *REPORT_RELEASE_FIELDS, "ci__identifier")
             .annotate(
                 existing_report=Subquery(
                     DeploymentReport.objects.filter(
@@ -430,19 +431,42 @@ def _acts_on(release: Release, target: ReleaseTarget, kind: str) -> bool:
 
 def _act_quickly(target: ReleaseTarget, report: DeploymentReport, now) -> None:
     """The common case: everything but the counters first, the release's lock last."""
-    release = target.release
+    release = target.release  # read without its lock, only the fields below
     conditions = list(release.failure_conditions.all())  # frozen with the plan
     counters = _target_change(release, target, report, now)
     report.save()
-    moved = Release.objects.filter(pk=release.pk, state__in=ACTING_STATES[report.kind]).update(
-        **{name: F(name) + n for name, n in counters.items()}
-        or {"count_targets": F("count_targets")}  # no change: still take the lock, check state
-    )
-    if not moved:
+    progress = _counters_move(release.pk, counters, states=ACTING_STATES[report.kind])
+    if progress is None:
         raise _ReleaseMoved
-    # the UPDATE holds the row lock now: this is the release as every earlier report left it
-    target.release = Release.objects.get(pk=release.pk)
-    _stage_decision(target.release, report.kind, now, conditions=conditions)
+    state = progress.pop("state")
+    for name, value in progress.items():
+        setattr(release, name, value)
+    if state != release.state or _due(release, report.kind, now, conditions=conditions):
+        # a condition is met or the stage is through: act on the whole row (locked already)
+        target.release = Release.objects.get(pk=release.pk)
+        due = _due(target.release, report.kind, now, conditions=conditions)
+        if due:
+            _decide(target.release, due, now)
+
+
+def _counters_move(release_id: int, counters: dict, *, states) -> dict | None:
+    """Move the release's counters and read them back in one statement — only while the release
+    is in one of ``states`` (else None). The statement takes the release's row lock, held from
+    here to the commit that follows, and sees every report committed before it."""
+    quote = connection.ops.quote_name
+    assignments = [f"{quote(name)} = {quote(name)} + %s" for name in counters] or [
+        f"{quote('count_targets')} = {quote('count_targets')}"  # still lock, still check
+    ]
+    # only quoted names from this module are formatted in; the values are parameters
+    sql = (
+        f"UPDATE {quote(Release._meta.db_table)} SET {', '.join(assignments)}"  # noqa: S608
+        f" WHERE {quote('id')} = %s AND {quote('state')} IN ({', '.join(['%s'] * len(states))})"
+        f" RETURNING {', '.join(quote(name) for name in PROGRESS_FIELDS)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*counters.values(), release_id, *states])
+        row = cursor.fetchone()
+    return dict(zip(PROGRESS_FIELDS, row, strict=True)) if row else None
 
 
 def _act(release: Release, target: ReleaseTarget, report: DeploymentReport, now) -> str:
@@ -462,7 +486,9 @@ def _act(release: Release, target: ReleaseTarget, report: DeploymentReport, now)
         return f"No back-out is running on {target.ci} for {release.number}: the report is recorded, not acted on."
     counters = _target_change(release, target, report, now)
     _bump(release, **counters)
-    _stage_decision(release, report.kind, now)
+    due = _due(release, report.kind, now)
+    if due:
+        _decide(release, due, now)
     return ""
 
 
@@ -529,33 +555,42 @@ def _target_change(release: Release, target: ReleaseTarget, report: DeploymentRe
     return counters
 
 
-def _stage_decision(release: Release, kind: str, now, *, conditions=None) -> None:
-    """After the counters moved (the release locked): back out if a declared condition is met,
-    otherwise close the stage when every target is through."""
+def _due(release: Release, kind: str, now, *, conditions=None) -> tuple[str, str] | None:
+    """What the counters call for after a report: ``("require_backout", <condition met>)``, or
+    the transition that closes a stage every target is through, or nothing."""
     if kind == ReportKind.BACKOUT:
         if (
             release.state == ReleaseState.BACKING_OUT
             and not release.targets.filter(installation_state=IS.BACKING_OUT).exists()
         ):
-            apply_transition(
-                release,
-                "complete_backout",
-                by=None,
-                details={
-                    "restored": release.count_backed_out,
-                    "failed": release.count_backout_failed,
-                },
-            )
-        return
-    if evaluate_failure_conditions(release, now=now, conditions=conditions):
-        return
+            return "complete_backout", ""
+        return None
+    if release.state in CONDITION_STATES:
+        met = met_condition(release, now=now, conditions=conditions)
+        if met:
+            return "require_backout", met
     if _stage_complete(release, kind):
-        transition, details = (
-            ("complete_distribution", {"delivered": release.count_distributed})
-            if kind == ReportKind.DISTRIBUTION
-            else ("complete_installation", {"installed": release.count_installed})
-        )
-        apply_transition(release, transition, by=None, details=details)
+        if kind == ReportKind.DISTRIBUTION:
+            return "complete_distribution", ""
+        return "complete_installation", ""
+    return None
+
+
+def _decide(release: Release, due: tuple[str, str], now) -> None:
+    """Carry out what :func:`_due` found, on the locked release."""
+    transition, condition = due
+    if transition == "require_backout":
+        require_backout(release, condition=condition, now=now)
+        return
+    details = {
+        "complete_backout": {
+            "restored": release.count_backed_out,
+            "failed": release.count_backout_failed,
+        },
+        "complete_distribution": {"delivered": release.count_distributed},
+        "complete_installation": {"installed": release.count_installed},
+    }[transition]
+    apply_transition(release, transition, by=None, details=details)
 
 
 def _stage_complete(release: Release, kind: str) -> bool:
@@ -574,6 +609,21 @@ def _stage_complete(release: Release, kind: str) -> bool:
 
 # The release states in which the failure conditions are watched.
 CONDITION_STATES = (ReleaseState.DISTRIBUTING, ReleaseState.INSTALLING, ReleaseState.INSTALLED)
+
+
+# What a report reads of its target and release, and reads back after moving the counters.
+TARGET_FIELDS = tuple(field.name for field in ReleaseTarget._meta.concrete_fields)
+REPORT_RELEASE_FIELDS = ("release__number", "release__state", "release__installation_end")
+PROGRESS_FIELDS = (
+    "state",
+    "count_targets",
+    "count_distributed",
+    "count_distribution_failed",
+    "count_installed",
+    "count_install_failed",
+    "count_backed_out",
+    "count_backout_failed",
+)
 
 
 def targets_total(release: Release) -> int:
