@@ -1,5 +1,6 @@
 import hashlib
 import secrets
+import uuid
 import zoneinfo
 
 from django.conf import settings
@@ -19,7 +20,12 @@ class User(AbstractUser):
         default=False,
         help_text="An integration (change-management system, deployment tool, agent) rather than a person.",
     )
-    history = HistoricalRecords(excluded_fields=["password", "last_login"])
+    permissions_stamp = models.UUIDField(
+        default=uuid.uuid4,
+        editable=False,
+        help_text="Renewed whenever the user's permissions may have changed (roles, grants).",
+    )
+    history = HistoricalRecords(excluded_fields=["password", "last_login", "permissions_stamp"])
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
