@@ -29,9 +29,10 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "The token contains invalid characters."
             ) from None
-        token = ApiToken.objects.select_related("user").filter(digest=hash_token(raw)).first()
-        if token is None:
-            raise exceptions.AuthenticationFailed("Invalid token.")
+        try:  # get(), not first(): no ORDER BY for a lookup by a unique key
+            token = ApiToken.objects.select_related("user").get(digest=hash_token(raw))
+        except ApiToken.DoesNotExist:
+            raise exceptions.AuthenticationFailed("Invalid token.") from None
         if token.revoked_at is not None:
             raise exceptions.AuthenticationFailed("This token has been revoked.")
         if token.is_expired:

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models import F, Q
 from django.utils import timezone
 
 from cmdb.choices import ErrorKind, ErrorSource, InstallSource
@@ -345,42 +345,28 @@ def target_report(
         release_number=release_number,
     )
     try:
-        try:
-            return _report(**arguments, quick=True)
-        except _ReleaseMoved:
-            return _report(**arguments, quick=False)
-    except IntegrityError:  # the same report_id raced in past the target's lock: the first counts
-        existing = DeploymentReport.objects.select_related("target__release", "target__ci").get(
-            target_id=target_id, kind=kind, report_id=report_id
-        )
-        return existing, False
+        return _report(**arguments, quick=True)
+    except _ReleaseMoved:
+        return _report(**arguments, quick=False)
 
 
 def _report(
     *, target_id, kind, status, report_id, detail, by, ci_scope, release_number, quick: bool
 ) -> tuple[DeploymentReport, bool]:
     with transaction.atomic():
-        target = (
-            ReleaseTarget.objects.select_for_update(of=("self",))
-            .select_related("release", "ci")
-            .only(*TARGET_FIELDS, *REPORT_RELEASE_FIELDS, "ci__identifier")
-            .annotate(
-                existing_report=Subquery(
-                    DeploymentReport.objects.filter(
-                        target=OuterRef("pk"), kind=kind, report_id=report_id
-                    ).values("pk")[:1]
-                )
-            )
-            .filter(pk=target_id)
-            .first()
+        target = next(
+            iter(
+                ReleaseTarget.objects.select_for_update(of=("self",))
+                .select_related("release", "ci")
+                .only(*TARGET_FIELDS, *REPORT_RELEASE_FIELDS, "ci__identifier")
+                .filter(pk=target_id)
+                .order_by()  # one row by its key: no ORDER BY to build or run
+            ),
+            None,
         )
         if target is None:
             raise DomainNotFound("No such release target.")
         _check_reporter(target, ci_scope=ci_scope, release_number=release_number)
-        if target.existing_report is not None:
-            existing = DeploymentReport.objects.get(pk=target.existing_report)
-            existing.target = target
-            return existing, False
         now = timezone.now()
         report = DeploymentReport(
             target=target,
@@ -391,19 +377,38 @@ def _report(
             reported_by=by,
             received_at=now,
         )
-        if quick and _acts_on(target.release, target, kind):
+        quick = quick and _acts_on(target.release, target, kind)
+        if not quick:
+            release = Release.objects.select_for_update().get(pk=target.release_id)
+            target.release = release  # the caller shows the target with its release
+            report.acted = _acts_on(release, target, kind)
+        first = _store(report)
+        if first is not None:
+            first.target = target
+            return first, False
+        if quick:
             _act_quickly(target, report, now)
             return report, True
-        release = Release.objects.select_for_update().get(pk=target.release_id)
-        target.release = release  # the caller shows the target with its release
         refusal = _act(release, target, report, now)
-        report.acted = not refusal
-        report.save()
     if refusal:
         raise DomainConflict(
             refusal, extra={"recorded": True, "report": report.pk, "state": release.state}
         )
     return report, True
+
+
+def _store(report: DeploymentReport) -> DeploymentReport | None:
+    """Insert the report, or return the first one with its ``report_id`` (unique per target and
+    kind) — no second effect. The target is locked, so this is exact; the savepoint lets the
+    transaction go on after a refused insert."""
+    try:
+        with transaction.atomic():
+            report.save()
+    except IntegrityError:
+        return DeploymentReport.objects.get(
+            target=report.target_id, kind=report.kind, report_id=report.report_id
+        )
+    return None
 
 
 def _check_reporter(target: ReleaseTarget, *, ci_scope: str, release_number: str) -> None:
@@ -434,7 +439,6 @@ def _act_quickly(target: ReleaseTarget, report: DeploymentReport, now) -> None:
     release = target.release  # read without its lock, only the fields below
     conditions = list(release.failure_conditions.all())  # frozen with the plan
     counters = _target_change(release, target, report, now)
-    report.save()
     progress = _counters_move(release.pk, counters, states=ACTING_STATES[report.kind])
     if progress is None:
         raise _ReleaseMoved
