@@ -437,8 +437,13 @@ def _acts_on(release: Release, target: ReleaseTarget, kind: str) -> bool:
 def _act_quickly(target: ReleaseTarget, report: DeploymentReport, now) -> None:
     """The common case: everything but the counters first, the release's lock last."""
     release = target.release  # read without its lock, only the fields below
-    conditions = list(release.failure_conditions.all())  # frozen with the plan
     counters = _target_change(release, target, report, now)
+    # Only a new failure or an ended window can make a declared condition true: after a success
+    # the conditions hold exactly as they did, so they are not read (most reports are successes).
+    if _may_meet_a_condition(release, counters, now):
+        conditions = list(release.failure_conditions.all())  # frozen with the plan
+    else:
+        conditions = ()
     progress = _counters_move(release.pk, counters, states=ACTING_STATES[report.kind])
     if progress is None:
         raise _ReleaseMoved
@@ -451,6 +456,14 @@ def _act_quickly(target: ReleaseTarget, report: DeploymentReport, now) -> None:
         due = _due(target.release, report.kind, now, conditions=conditions)
         if due:
             _decide(target.release, due, now)
+
+
+def _may_meet_a_condition(release: Release, counters: dict, now) -> bool:
+    return (
+        counters.get("count_install_failed", 0) > 0
+        or counters.get("count_distribution_failed", 0) > 0
+        or (release.installation_end is not None and release.installation_end <= now)
+    )
 
 
 def _counters_move(release_id: int, counters: dict, *, states) -> dict | None:

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.core import mail
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from cmdb.models import Discrepancy, InstalledSoftware
@@ -385,3 +386,67 @@ def test_a_failed_installation_can_be_run_again(manager):
     report(target, "succeeded", report_id="second-attempt")
     release.refresh_from_db()
     assert (release.count_installed, release.count_install_failed) == (1, 0)
+
+
+def test_a_success_after_the_window_ended_is_evaluated_too():
+    # given: the window has ended with targets not installed; the watchdog has not run yet
+    release = make_release(
+        targets=3, threshold=90, installation_end=timezone.now() - timedelta(minutes=1)
+    )
+    FailureCondition.objects.create(release=release, kind="window_ended_with_pending")
+    first = release.targets.order_by("pk").first()
+    ReleaseTarget.objects.filter(release=release).update(installation_state=IS.RUNNING)
+
+    # when: a success arrives
+    report(first, "succeeded")
+
+    # then: the report's own evaluation catches the ended window
+    release.refresh_from_db()
+    assert release.state == S.BACKOUT_REQUIRED
+    assert "2 of 3 targets not installed" in release.backout_condition
+
+
+def test_a_report_costs_the_same_queries_whatever_the_number_of_targets():
+    small, large = make_release(targets=3, threshold=50), make_release(targets=40, threshold=50)
+    ReleaseTarget.objects.update(installation_state=IS.RUNNING)
+    counts = {}
+    for release in (small, large):
+        success, failure = release.targets.order_by("pk")[:2]
+        with CaptureQueriesContext(connection) as succeeded:
+            report(success, "succeeded")
+        with CaptureQueriesContext(connection) as failed:
+            report(failure, "failed")
+        counts[release.count_targets] = (len(succeeded), len(failed))
+    assert counts[3] == counts[40]
+    # lock the target, store the report (savepoint), move it, move the counters; a failure
+    # also reads the declared conditions
+    succeeded_queries, failed_queries = counts[3]
+    assert failed_queries == succeeded_queries + 1
+
+
+def test_a_halt_racing_a_report_leaves_it_recorded_not_acted_on(monkeypatch):
+    # given: a halt committed after the report read the release (without its lock) as installing
+    release = make_release(targets=2, threshold=90)
+    target = release.targets.order_by("pk").first()
+    ReleaseTarget.objects.filter(release=release).update(installation_state=IS.RUNNING)
+    Release.objects.filter(pk=release.pk).update(state=S.BACKOUT_REQUIRED)
+    reads, acts_on = [], deployment._acts_on
+
+    def stale_first_read(release_seen, target_seen, kind):
+        reads.append(release_seen.state)
+        return len(reads) == 1 or acts_on(release_seen, target_seen, kind)
+
+    monkeypatch.setattr(deployment, "_acts_on", stale_first_read)
+
+    # when / then: the counter update finds the release moved, the attempt is rolled back and
+    # the careful path records the report without acting on it
+    with pytest.raises(DomainConflict) as refused:
+        report(target, "succeeded")
+    assert len(reads) >= 2
+    assert "recorded, not acted on" in refused.value.message
+    release.refresh_from_db()
+    assert release.count_installed == 0
+    stored = DeploymentReport.objects.get(target=target)
+    assert stored.acted is False
+    target.refresh_from_db()
+    assert target.installation_state == IS.RUNNING
