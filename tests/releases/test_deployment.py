@@ -450,3 +450,51 @@ def test_a_halt_racing_a_report_leaves_it_recorded_not_acted_on(monkeypatch):
     assert stored.acted is False
     target.refresh_from_db()
     assert target.installation_state == IS.RUNNING
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_reports_count_exactly_and_halt_once():
+    # given: 60 running targets, back out when more than 10 % failed (7 failures cross it)
+    release = make_release(targets=60, threshold=10)
+    ReleaseTarget.objects.filter(release=release).update(installation_state=IS.RUNNING)
+    targets = list(release.targets.order_by("pk"))
+    failing = {target.pk for target in targets[:7]}
+    work = iter(targets)
+    lock, refused = threading.Lock(), []
+    barrier = threading.Barrier(6)
+
+    def agent():
+        try:
+            barrier.wait()
+            while True:
+                with lock:
+                    target = next(work, None)
+                if target is None:
+                    return
+                status = "failed" if target.pk in failing else "succeeded"
+                try:
+                    report(target, status)
+                    report(target, status)  # a repeat: no second effect
+                except DomainConflict:
+                    refused.append(target.pk)
+        finally:
+            connection.close()
+
+    # when: six agents report at once
+    threads = [threading.Thread(target=agent) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    # then: the counters match the acted-on reports exactly, and the release halted once
+    release.refresh_from_db()
+    acted = DeploymentReport.objects.filter(target__release=release, acted=True)
+    assert release.count_installed == acted.filter(status="succeeded").count()
+    assert release.count_install_failed == acted.filter(status="failed").count()
+    assert DeploymentReport.objects.filter(target__release=release).count() == 60
+    assert release.state == S.BACKOUT_REQUIRED
+    assert release.transitions.filter(name="require_backout").count() == 1
+    assert release.count_install_failed == 7  # the seventh failure is the one that halts
+    assert not failing & set(refused)
