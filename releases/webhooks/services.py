@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from releasemgmt.core.exceptions import (
@@ -150,7 +150,7 @@ def webhook_delivery_receive(
     413 over 1 MiB (from Content-Length, before reading), 415 not JSON, 401 bad signature or stale
     timestamp, 400 invalid JSON or a payload the adapter cannot map. The delivery row commits
     before processing is enqueued (after commit), so a broker outage loses nothing."""
-    source = WebhookSource.objects.filter(name=source_name).first()
+    source, secrets = _source_and_secrets(source_name)
     if source is None:
         raise DomainNotFound(f"There is no webhook source named {source_name!r}.")
     if not source.active:
@@ -169,33 +169,62 @@ def webhook_delivery_receive(
     except UnicodeDecodeError:
         raise Unauthenticated("The body is not UTF-8, so its signature cannot match.") from None
     _check_headers(headers)
-    secrets = list(source.secrets.filter(active=True).values_list("value", flat=True))
     if not signature_verify(body=body, headers=headers, stored_secrets=secrets):
         raise Unauthenticated("The webhook signature does not match any of this source's secrets.")
-    webhook_id = headers["webhook-id"]
-    existing = WebhookDelivery.objects.filter(source=source, webhook_id=webhook_id).first()
-    if existing is not None:
-        return existing, False
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError):
         raise DomainValidationError({"body": "The body is not valid JSON."}) from None
     event = event_map(payload, source)
     stored_headers = {k.lower(): v for k, v in headers.items() if k.lower() not in SECRET_HEADERS}
-    try:
-        with transaction.atomic():
-            delivery = WebhookDelivery.objects.create(
-                source=source,
-                webhook_id=webhook_id,
-                headers=stored_headers,
-                body=body,
-                event_type=event.kind,
-            )
-            transaction.on_commit(lambda: _enqueue(delivery.pk))
-    except IntegrityError:
-        # The same webhook-id raced in on another connection: that one wins.
-        return WebhookDelivery.objects.get(source=source, webhook_id=webhook_id), False
+    delivery = WebhookDelivery(
+        source=source,
+        webhook_id=headers["webhook-id"],
+        headers=stored_headers,
+        body=body,
+        event_type=event.kind,
+    )
+    first = _store_once(delivery)
+    if first is not None:
+        return first, False
+    transaction.on_commit(lambda: _enqueue(delivery.pk))  # at once when not in a transaction
     return delivery, True
+
+
+def _source_and_secrets(name: str) -> tuple[WebhookSource | None, list[str]]:
+    """The source and its live secrets (stored form) in one query; a second one only when it
+    has none (to tell a missing or inactive source from a bad signature)."""
+    rows = list(
+        WebhookSecret.objects.filter(source__name=name, active=True)
+        .select_related("source")
+        .order_by()
+    )
+    if rows:
+        return rows[0].source, [row.value for row in rows]
+    return WebhookSource.objects.filter(name=name).order_by().first(), []
+
+
+def _store_once(delivery: WebhookDelivery) -> WebhookDelivery | None:
+    """Store the delivery, or return the one already stored under its ``webhook-id`` (a repeat
+    or a race; the unique constraint decides). Outside a transaction the INSERT commits by
+    itself — one round trip at the rate change systems burst at; inside a caller's transaction a
+    savepoint keeps a refused insert from spoiling it."""
+    try:
+        if connection.in_atomic_block:
+            with transaction.atomic():
+                delivery.save(force_insert=True)
+        else:
+            delivery.save(force_insert=True)
+    except IntegrityError:
+        first = (
+            WebhookDelivery.objects.filter(source=delivery.source, webhook_id=delivery.webhook_id)
+            .order_by()
+            .first()
+        )
+        if first is None:
+            raise
+        return first
+    return None
 
 
 def _enqueue(delivery_id: int) -> None:
