@@ -6,6 +6,7 @@ from releases.api import webhooks as views
 router = SimpleRouter()
 router.register("webhook-sources", views.WebhookSourceViewSet, basename="webhook-source")
 router.register("webhook-deliveries", views.WebhookDeliveryViewSet, basename="webhook-delivery")
+router.register("webhook-callbacks", views.CallbackDeliveryViewSet, basename="webhook-callback")
 
 app_name = "releases-webhooks"
 urlpatterns = [

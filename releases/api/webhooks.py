@@ -1,7 +1,9 @@
-"""Inbound change-management webhooks: the signed endpoint (no login: the signature is the
-credential), webhook sources for integration managers, and the delivery log with replay."""
+"""Change-management webhooks: the signed endpoint (no login: the signature is the credential),
+webhook sources for integration managers, the delivery log with replay, and the outbound status
+callbacks with resend."""
 
 from django.db import transaction
+from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
     OpenApiResponse,
@@ -29,12 +31,19 @@ from releasemgmt.core.api.views import (
     AuditedModelViewSet,
 )
 from releases.models import (
+    CallbackAttempt,
+    CallbackDelivery,
     WebhookDelivery,
     WebhookSecret,
     WebhookSource,
 )
-from releases.webhooks import services
-from releases.webhooks.filtersets import STATUS_SCHEMA, WebhookDeliveryFilterSet
+from releases.webhooks import callbacks, services
+from releases.webhooks.filtersets import (
+    CALLBACK_STATUS_SCHEMA,
+    STATUS_SCHEMA,
+    CallbackDeliveryFilterSet,
+    WebhookDeliveryFilterSet,
+)
 
 COMMON = {401: UNAUTHENTICATED, 403: FORBIDDEN}
 CONFLICT = OpenApiResponse(ERROR, description="Conflicts with the current state.")
@@ -354,4 +363,97 @@ class WebhookDeliveryViewSet(
         delivery.refresh_from_db()
         return Response(
             WebhookDeliveryDetailSerializer(delivery).data, status=status.HTTP_202_ACCEPTED
+        )
+
+
+@extend_schema_field(CALLBACK_STATUS_SCHEMA)
+class CallbackStatusField(serializers.CharField):
+    pass
+
+
+class CallbackAttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CallbackAttempt
+        fields = ["at", "status_code", "error", "duration_ms"]
+        read_only_fields = fields
+
+
+class CallbackDeliverySerializer(serializers.ModelSerializer):
+    source = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    release = serializers.SlugRelatedField(slug_field="number", read_only=True)
+    status = CallbackStatusField(read_only=True)
+    attempts = CallbackAttemptSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = CallbackDelivery
+        fields = [
+            "id",
+            "source",
+            "release",
+            "event",
+            "message_id",
+            "status",
+            "attempt_count",
+            "next_attempt_at",
+            "last_status_code",
+            "last_error",
+            "created_at",
+            "delivered_at",
+            "attempts",
+        ]
+        read_only_fields = fields
+
+
+class CallbackDeliveryDetailSerializer(CallbackDeliverySerializer):
+    class Meta(CallbackDeliverySerializer.Meta):
+        fields = [*CallbackDeliverySerializer.Meta.fields, "payload"]
+        read_only_fields = fields
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: CallbackDeliverySerializer(many=True), **COMMON}),
+    retrieve=extend_schema(
+        responses={200: CallbackDeliveryDetailSerializer, 404: NOT_FOUND, **COMMON}
+    ),
+)
+class CallbackDeliveryViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Outbound status callbacks: every event posted (or to be posted) to a source's callback URL,
+    with each attempt; resend sends one again with a fresh set of tries."""
+
+    queryset = CallbackDelivery.objects.select_related("source", "release").prefetch_related(
+        Prefetch("attempts", queryset=CallbackAttempt.objects.order_by("at", "id"))
+    )
+    serializer_class = CallbackDeliverySerializer
+    filterset_class = CallbackDeliveryFilterSet
+    search_fields = ["message_id", "release__number", "last_error"]
+    ordering_fields = ["created_at", "next_attempt_at", "delivered_at"]
+
+    def get_serializer_class(self):
+        if self.action == "list":
+            return CallbackDeliverySerializer
+        return CallbackDeliveryDetailSerializer
+
+    @extend_schema(
+        request=None,
+        responses={
+            202: CallbackDeliveryDetailSerializer,
+            404: NOT_FOUND,
+            409: CONFLICT,
+            **COMMON,
+        },
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        permission_classes=[HasPermission.of("releases.replay_webhookdelivery")],
+    )
+    def resend(self, request, pk=None):
+        """Send the event again now (refused while the source's callbacks are switched off or the
+        event is already queued)."""
+        callbacks.callback_resend(delivery=self.get_object(), by=request.user)
+        return Response(
+            CallbackDeliveryDetailSerializer(self.get_queryset().get(pk=pk)).data,
+            status=status.HTTP_202_ACCEPTED,
         )

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
+from releasemgmt.core.exceptions import DomainConflict
 from releasemgmt.core.services import audit_record
 from releases.choices import ReleaseState
 from releases.models import (
@@ -240,3 +241,35 @@ def callbacks_dispatch_due(*, limit: int = 50) -> int:
     for delivery_id in ids:
         callback_send(delivery_id=delivery_id)
     return len(ids)
+
+
+@transaction.atomic
+def callback_resend(*, delivery: CallbackDelivery, by=None) -> CallbackDelivery:
+    """Send a status event again now, with a fresh set of tries: after the receiving system was
+    fixed, or when it lost an event it had acknowledged. The same ``webhook-id`` is sent, so a
+    receiver that deduplicates sees a repeat. Refused (409) while the source's callbacks are off —
+    switch them on first — and for an event already waiting for its next try."""
+    delivery = (
+        CallbackDelivery.objects.select_for_update(of=("self",))
+        .select_related("source")
+        .get(pk=delivery.pk)
+    )
+    source = delivery.source
+    if not source.callback_enabled or not source.callback_url:
+        raise DomainConflict(
+            f"Callbacks of {source.name} are switched off"
+            f" ({source.callback_disabled_reason or 'no callback URL'}): switch them on first."
+        )
+    if delivery.status == CallbackStatus.PENDING:
+        raise DomainConflict(
+            f"This event is already queued (next try {delivery.next_attempt_at:%Y-%m-%d %H:%M} UTC)."
+        )
+    before = {"status": delivery.status, "attempt_count": delivery.attempt_count}
+    delivery.status, delivery.attempt_count = CallbackStatus.PENDING, 0
+    delivery.next_attempt_at = timezone.now()
+    delivery.save(update_fields=["status", "attempt_count", "next_attempt_at"])
+    audit_record(actor=by, action="webhook_callback.resend", target=delivery, before=before)
+    from releases.tasks import send_callback
+
+    transaction.on_commit(lambda: _safe_delay(send_callback, delivery.pk))
+    return delivery

@@ -1,9 +1,15 @@
-"""The delivery filters, shared by the API and the deliveries page."""
+"""The delivery filters (inbound deliveries, outbound callbacks), shared by the API and pages."""
 
 import django_filters
 from drf_spectacular.utils import extend_schema_field
 
-from releases.models import DeliveryAttention, DeliveryStatus, WebhookDelivery
+from releases.models import (
+    CallbackDelivery,
+    CallbackStatus,
+    DeliveryAttention,
+    DeliveryStatus,
+    WebhookDelivery,
+)
 
 # Plain strings in the schema: a named `status` enum would collide with the other apps' ones
 # (drf-spectacular names enums by field name).
@@ -32,3 +38,29 @@ class WebhookDeliveryFilterSet(django_filters.FilterSet):
     class Meta:
         model = WebhookDelivery
         fields = ["status", "attention", "source"]
+
+
+CALLBACK_STATUS_SCHEMA = {
+    "type": "string",
+    "description": "`pending`, `delivered`, `failed` (gave up) or `disabled` (callbacks off).",
+}
+
+
+@extend_schema_field(CALLBACK_STATUS_SCHEMA)
+class CallbackStatusFilter(django_filters.ChoiceFilter):
+    pass
+
+
+class CallbackDeliveryFilterSet(django_filters.FilterSet):
+    status = CallbackStatusFilter(choices=CallbackStatus.choices)
+    source = django_filters.CharFilter(field_name="source__name", help_text="The source's name.")
+    release = django_filters.CharFilter(
+        field_name="release__number", help_text="The release number."
+    )
+    event = django_filters.CharFilter(help_text="e.g. `release.installing`.")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+
+    class Meta:
+        model = CallbackDelivery
+        fields = ["status", "source", "release", "event"]

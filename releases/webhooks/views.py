@@ -9,6 +9,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from releasemgmt.core.exceptions import DomainConflict
 from releases.models import DeliveryAttention, DeliveryStatus, WebhookDelivery, WebhookSource
 from releases.webhooks import services
 from releases.webhooks.filtersets import WebhookDeliveryFilterSet
@@ -99,5 +100,25 @@ def callback_list(request):
         "disabled_sources": WebhookSource.objects.filter(callback_enabled=False).exclude(
             callback_url=""
         ),
+        "can_resend": request.user.has_perm("releases.replay_webhookdelivery"),
     }
     return render(request, "releases/webhooks/callback_list.html", context)
+
+
+@require_POST
+@permission_required("releases.replay_webhookdelivery", raise_exception=True)
+def callback_resend(request, pk):
+    """Send a status event again now; a refusal (callbacks off, already queued) is shown."""
+    from releases.models import CallbackDelivery
+    from releases.webhooks.callbacks import callback_resend as resend
+
+    delivery = get_object_or_404(CallbackDelivery.objects.select_related("release"), pk=pk)
+    try:
+        resend(delivery=delivery, by=request.user)
+    except DomainConflict as refused:
+        messages.error(request, refused.message)
+    else:
+        messages.success(
+            request, f"{delivery.event} for {delivery.release.number} will be sent again now."
+        )
+    return redirect("webhooks:callback-list")

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
+from releasemgmt.core.models import AuditEvent
 from releases import services
 from releases.choices import ReleaseState as S
 from releases.models import CallbackDelivery, WebhookSource
@@ -196,3 +197,95 @@ def test_the_callbacks_page_shows_attempts_with_a_fixed_query_count(
     assert client.get("/releases/webhooks/callbacks/", {"status": "delivered"}).status_code == 200
     client.force_login(role_user())  # no role: no view permission
     assert client.get("/releases/webhooks/callbacks/").status_code == 403
+
+
+@pytest.fixture
+def given_up(linked, receiver):
+    """A callback that failed every try (the receiver answered 503)."""
+    source, release = linked
+    receiver.status = 503
+    (delivery,) = callbacks.callbacks_enqueue(
+        release=release, transition="plan", previous="requested"
+    )
+    for _ in range(callbacks.MAX_ATTEMPTS):
+        CallbackDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+        callbacks.callback_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == "failed"
+    return delivery
+
+
+def test_the_api_lists_callbacks_with_their_attempts(
+    given_up, token_client, role_user, django_assert_max_num_queries
+):
+    client = token_client(role_user("auditor"))
+    for _ in range(5):
+        callbacks.callbacks_enqueue(
+            release=given_up.release, transition="plan", previous="requested"
+        )
+    with django_assert_max_num_queries(6):  # token, count, page, attempts (+ permissions once)
+        listed = client.get("/api/v1/webhook-callbacks/", {"status": "failed"})
+    assert listed.status_code == 200
+    (row,) = listed.json()["results"]
+    assert (row["source"], row["release"], row["event"]) == (
+        "snow-prod",
+        given_up.release.number,
+        given_up.event,
+    )
+    assert len(row["attempts"]) == callbacks.MAX_ATTEMPTS
+    assert row["attempts"][0]["status_code"] == 503
+    assert client.get("/api/v1/webhook-callbacks/", {"status": "pending"}).json()["count"] == 5
+    assert client.get("/api/v1/webhook-callbacks/", {"release": "REL-0000"}).json()["count"] == 0
+    detail = client.get(f"/api/v1/webhook-callbacks/{given_up.pk}/").json()
+    assert detail["payload"]["type"] == given_up.event
+    assert client.get("/api/v1/webhook-callbacks/999999/").status_code == 404
+
+
+def test_resend_sends_again_with_fresh_tries(
+    given_up, receiver, token_client, role_user, django_capture_on_commit_callbacks
+):
+    receiver.status = 200
+    client = token_client(role_user("change_manager"))
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = client.post(f"/api/v1/webhook-callbacks/{given_up.pk}/resend/")
+    assert answer.status_code == 202
+    given_up.refresh_from_db()
+    assert (given_up.status, given_up.attempt_count) == ("delivered", 1)
+    headers = {k.lower(): v for k, v in receiver.received[-1][0].items()}
+    assert headers["webhook-id"] == given_up.message_id  # the same id: receivers can dedupe
+    assert AuditEvent.objects.filter(action="webhook_callback.resend").exists()
+
+
+def test_resend_is_refused_while_queued_or_switched_off(
+    given_up, token_client, role_user, django_capture_on_commit_callbacks
+):
+    client = token_client(role_user("change_manager"))
+    with django_capture_on_commit_callbacks(execute=False):
+        assert client.post(f"/api/v1/webhook-callbacks/{given_up.pk}/resend/").status_code == 202
+    queued = client.post(f"/api/v1/webhook-callbacks/{given_up.pk}/resend/")
+    assert queued.status_code == 409 and "already queued" in queued.json()["detail"]
+    CallbackDelivery.objects.filter(pk=given_up.pk).update(status="failed")
+    WebhookSource.objects.filter(pk=given_up.source_id).update(
+        callback_enabled=False, callback_disabled_reason="answered 410 Gone"
+    )
+    off = client.post(f"/api/v1/webhook-callbacks/{given_up.pk}/resend/")
+    assert off.status_code == 409 and "switched off" in off.json()["detail"]
+    reader = token_client(role_user("auditor"))
+    assert reader.post(f"/api/v1/webhook-callbacks/{given_up.pk}/resend/").status_code == 403
+
+
+def test_the_page_resends_a_given_up_callback(
+    given_up, receiver, client, role_user, django_capture_on_commit_callbacks
+):
+    receiver.status = 200
+    client.force_login(role_user("change_manager"))
+    page = client.get("/releases/webhooks/callbacks/").content.decode()
+    assert "Resend" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = client.post(f"/releases/webhooks/callbacks/{given_up.pk}/resend/", follow=True)
+    assert "will be sent again now" in answer.content.decode()
+    given_up.refresh_from_db()
+    assert given_up.status == "delivered"
+    client.force_login(role_user("auditor"))
+    assert "Resend" not in client.get("/releases/webhooks/callbacks/").content.decode()
+    assert client.post(f"/releases/webhooks/callbacks/{given_up.pk}/resend/").status_code == 403
