@@ -490,7 +490,12 @@ def _act(release: Release, target: ReleaseTarget, report: DeploymentReport, now)
     """Apply a report to the target and the locked release; return why it was not acted on."""
     if not _acts_on(release, target, report.kind):
         target.last_report_at, target.detail = now, report.detail
-        target.save(update_fields=["last_report_at", "detail"])
+        if (
+            release.state in HALTED_RELEASE_STATES
+            and target.installation_state in HALTABLE_INSTALLATION_STATES
+        ):
+            target.installation_state = IS.HALTED  # skipped by the halt while this report ran
+        target.save(update_fields=["last_report_at", "detail", "installation_state"])
         state = release.get_state_display().lower()
         if report.kind == ReportKind.DISTRIBUTION:
             return f"{release.number} is {state}: distribution reports are recorded, not acted on."
@@ -721,9 +726,16 @@ def require_backout(release: Release, *, condition: str, now: datetime) -> Relea
     """The headline promise: halt every installation not yet started, record the condition and
     the figures, set the decision deadline, tell ops — all in the caller's transaction."""
     numbers = figures(release)
-    halted = release.targets.filter(installation_state__in=HALTABLE_INSTALLATION_STATES).update(
-        installation_state=IS.HALTED
-    )
+    # A target whose own report is in flight holds its row lock and waits for the release's,
+    # which this transaction holds: waiting for it would deadlock. It is skipped here and halted
+    # by that report instead, which finds the release halted (see _act).
+    halting = (
+        release.targets.filter(installation_state__in=HALTABLE_INSTALLATION_STATES)
+        .select_for_update(skip_locked=True, of=("self",))
+        .order_by()
+        .values("pk")
+    )  # one UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)
+    halted = ReleaseTarget.objects.filter(pk__in=halting).update(installation_state=IS.HALTED)
     release.backout_required_at = now
     release.backout_deadline = now + timedelta(minutes=release.backout_decision_minutes)
     release.backout_condition = condition[:300]

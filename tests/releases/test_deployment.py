@@ -1,6 +1,7 @@
 """Distribution, installation, failure conditions and the enforced back-out."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -498,3 +499,62 @@ def test_concurrent_reports_count_exactly_and_halt_once():
     assert release.transitions.filter(name="require_backout").count() == 1
     assert release.count_install_failed == 7  # the seventh failure is the one that halts
     assert not failing & set(refused)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_halt_never_deadlocks_with_a_report_in_flight(monkeypatch):
+    # given: a deployment tool reports on a target still scheduled (it installs on its own
+    # schedule) while an agent's failure crosses the threshold on another target
+    release = make_release(targets=4, threshold=10)
+    scheduled, failing, *others = release.targets.order_by("pk")
+    ReleaseTarget.objects.filter(pk=scheduled.pk).update(installation_state=IS.SCHEDULED)
+    ReleaseTarget.objects.exclude(pk=scheduled.pk).update(installation_state=IS.RUNNING)
+    in_flight, halting = threading.Event(), threading.Event()
+    move = deployment._counters_move
+    outcomes = {}
+
+    def counters_move(release_id, counters, *, states):
+        if threading.current_thread().name == "tool":
+            # the tool's target is locked and moved; now it waits for the release's lock
+            in_flight.set()
+            assert halting.wait(10)
+            return move(release_id, counters, states=states)
+        row = move(release_id, counters, states=states)  # the agent now holds the release lock
+        halting.set()
+        time.sleep(0.3)  # let the tool block on the release's lock, then halt
+        return row
+
+    monkeypatch.setattr(deployment, "_counters_move", counters_move)
+
+    def run(name, target, status, wait=None):
+        try:
+            if wait is not None:
+                assert wait.wait(10)
+            report(target, status)
+            outcomes[name] = "acted"
+        except DomainConflict as refused:
+            outcomes[name] = refused.message
+        except Exception as error:  # a deadlock would surface here
+            outcomes[name] = repr(error)
+        finally:
+            connection.close()
+
+    tool = threading.Thread(target=run, args=("tool", scheduled, "succeeded"), name="tool")
+    agent = threading.Thread(target=run, args=("agent", failing, "failed", in_flight), name="agent")
+    started = time.monotonic()
+    for thread in (tool, agent):
+        thread.start()
+    for thread in (tool, agent):
+        thread.join(timeout=30)
+
+    # then: the halt went through at once, the tool's report was recorded but not acted on, and
+    # its target ended halted with the rest
+    assert outcomes["agent"] == "acted"
+    assert "recorded, not acted on" in outcomes["tool"]
+    assert time.monotonic() - started < 5
+    release.refresh_from_db()
+    assert release.state == S.BACKOUT_REQUIRED
+    scheduled.refresh_from_db()
+    assert scheduled.installation_state == IS.HALTED
+    assert DeploymentReport.objects.get(target=scheduled).acted is False
