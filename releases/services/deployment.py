@@ -293,7 +293,8 @@ ACTING_STATES = {
 
 
 class _ReleaseMoved(Exception):
-    """The release left the state a report was read in before the report took its lock."""
+    """The release does not act on the report (or stopped acting before the report took its
+    lock): redo it the careful way."""
 
 
 def target_report(
@@ -353,7 +354,19 @@ def target_report(
 def _report(
     *, target_id, kind, status, report_id, detail, by, ci_scope, release_number, quick: bool
 ) -> tuple[DeploymentReport, bool]:
+    """One attempt. ``quick``: lock the target, then (last) the release; when the release does
+    not act on the report, give up (:class:`_ReleaseMoved`) for the careful way, which locks the
+    release first and then the target — the order of every path that moves targets while
+    holding the release (approving a back-out, scheduling), so they never wait on each other."""
     with transaction.atomic():
+        release = None
+        if not quick:
+            release_id = (
+                ReleaseTarget.objects.filter(pk=target_id).values_list("release_id", flat=True)
+            ).first()
+            if release_id is None:
+                raise DomainNotFound("No such release target.")
+            release = Release.objects.select_for_update().get(pk=release_id)
         target = next(
             iter(
                 ReleaseTarget.objects.select_for_update(of=("self",))
@@ -377,18 +390,21 @@ def _report(
             reported_by=by,
             received_at=now,
         )
-        quick = quick and _acts_on(target.release, target, kind)
-        if not quick:
-            release = Release.objects.select_for_update().get(pk=target.release_id)
-            target.release = release  # the caller shows the target with its release
-            report.acted = _acts_on(release, target, kind)
+        if quick:
+            if not _acts_on(target.release, target, kind):
+                raise _ReleaseMoved
+            first = _store(report)
+            if first is not None:
+                first.target = target
+                return first, False
+            _act_quickly(target, report, now)
+            return report, True
+        target.release = release  # the caller shows the target with its release
+        report.acted = _acts_on(release, target, kind)
         first = _store(report)
         if first is not None:
             first.target = target
             return first, False
-        if quick:
-            _act_quickly(target, report, now)
-            return report, True
         refusal = _act(release, target, report, now)
     if refusal:
         raise DomainConflict(

@@ -558,3 +558,62 @@ def test_a_halt_never_deadlocks_with_a_report_in_flight(monkeypatch):
     scheduled.refresh_from_db()
     assert scheduled.installation_state == IS.HALTED
     assert DeploymentReport.objects.get(target=scheduled).acted is False
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_late_report_never_deadlocks_with_the_back_out_approval(monkeypatch, role_user):
+    # given: a release waiting for the back-out decision; one target's installation still runs
+    release = make_release(targets=4, threshold=10)
+    running, failing, *_ = release.targets.order_by("pk")
+    ReleaseTarget.objects.filter(release=release).update(installation_state=IS.RUNNING)
+    report(failing, "failed")
+    release.refresh_from_db()
+    assert release.state == S.BACKOUT_REQUIRED
+    ops = role_user("ops")
+    reporting = threading.Event()
+    check = deployment._check_reporter
+    outcomes = {}
+
+    def slow_check(target, **kwargs):
+        check(target, **kwargs)
+        reporting.set()
+        time.sleep(0.3)  # the report holds its locks while ops approve
+
+    monkeypatch.setattr(deployment, "_check_reporter", slow_check)
+
+    def agent():
+        try:
+            report(running, "succeeded")
+            outcomes["agent"] = "acted"
+        except DomainConflict as refused:
+            outcomes["agent"] = refused.message
+        except Exception as error:
+            outcomes["agent"] = repr(error)
+        finally:
+            connection.close()
+
+    def approve():
+        try:
+            assert reporting.wait(10)
+            services.release_transition(release=release.pk, name="approve_backout", by=ops)
+            outcomes["ops"] = "approved"
+        except Exception as error:
+            outcomes["ops"] = repr(error)
+        finally:
+            connection.close()
+
+    # when: the late success report and the approval meet
+    threads = [threading.Thread(target=agent), threading.Thread(target=approve)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    # then: both went through, one after the other
+    assert outcomes["ops"] == "approved"
+    assert "recorded, not acted on" in outcomes["agent"]
+    release.refresh_from_db()
+    assert release.state == S.BACKING_OUT
+    running.refresh_from_db()
+    assert running.installation_state == IS.BACKING_OUT
