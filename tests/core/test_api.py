@@ -1,5 +1,5 @@
 import pytest
-from django.db import IntegrityError
+from django.db import IntegrityError, OperationalError
 from django.urls import path
 from rest_framework.exceptions import ValidationError
 from rest_framework.test import APIRequestFactory, force_authenticate
@@ -63,6 +63,17 @@ def test_bad_query_parameters_are_400_json(token_client, role_user):
     assert client.get("/api/v1/audit-events/", {"page": 999}).status_code == 404
 
 
+def deadlock() -> OperationalError:
+    """What Django raises when PostgreSQL picks this transaction as a deadlock's victim."""
+
+    class DeadlockDetected(Exception):
+        sqlstate = "40P01"
+
+    error = OperationalError("deadlock detected")
+    error.__cause__ = DeadlockDetected("deadlock detected")
+    return error
+
+
 class Raiser(APIView):
     error = None
 
@@ -81,6 +92,8 @@ class Raiser(APIView):
         (DomainValidationError({"title": "Required."}), 400, "title: Required."),
         (ValidationError({"seats": ["Must be positive."]}), 400, "seats: Must be positive."),
         (IntegrityError("duplicate key"), 409, "This conflicts with existing data"),
+        (deadlock(), 503, "The database was busy with a conflicting change"),
+        (OperationalError("database is locked"), 503, "The database was busy"),
     ],
 )
 @pytest.mark.django_db

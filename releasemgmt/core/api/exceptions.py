@@ -5,7 +5,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
+from django.db import IntegrityError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -37,7 +37,29 @@ def _summary(errors) -> str:
     return str(errors)
 
 
+# Deadlock, serialization failure, lock timeout (PostgreSQL SQLSTATEs): the database rolled the
+# transaction back on purpose, so nothing was written and the same request can simply be resent.
+TRANSIENT_SQLSTATES = {"40P01", "40001", "55P03"}
+
+
+def _transient(error: OperationalError) -> bool:
+    cause = error.__cause__
+    if getattr(cause, "sqlstate", None) in TRANSIENT_SQLSTATES:
+        return True
+    return "database is locked" in str(error)  # SQLite's busy timeout ran out
+
+
 def exception_handler(exc, context):
+    if isinstance(exc, OperationalError) and _transient(exc):
+        logger.warning("Transient database conflict answered 503: %s", exc)
+        return Response(
+            {
+                "detail": "The database was busy with a conflicting change and nothing was saved: "
+                "send the same request again."
+            },
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "1"},
+        )
     if isinstance(exc, DomainError):
         if isinstance(exc.message, dict):
             body = {"detail": _summary(exc.message), "errors": exc.message}
