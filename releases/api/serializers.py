@@ -2,6 +2,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.reverse import reverse
 
 from cmdb.models import ConfigurationItem
 from dsl_dhs.models import HardwareModel, SoftwareVersion
@@ -154,6 +155,9 @@ class ReleaseItemWriteSerializer(serializers.Serializer):
     )
 
 
+TARGETS_SHOWN = 200
+
+
 class ReleaseTargetSerializer(serializers.ModelSerializer):
     identifier = serializers.CharField(source="ci.identifier", read_only=True)
     status = serializers.CharField(source="ci.status", read_only=True)
@@ -254,7 +258,12 @@ class ReleaseDetailSerializer(ReleaseListSerializer):
 
     available_transitions = serializers.SerializerMethodField()
     items = ReleaseItemSerializer(many=True, read_only=True)
-    targets = ReleaseTargetSerializer(many=True, read_only=True)
+    targets = serializers.SerializerMethodField(
+        help_text=f"The first {TARGETS_SHOWN} targets by CI identifier; `target_count` is the "
+        "total and `targets_url` pages through all of them with their progress."
+    )
+    target_count = serializers.IntegerField(source="count_targets", read_only=True)
+    targets_url = serializers.SerializerMethodField()
     failure_conditions = FailureConditionSerializer(many=True, read_only=True)
     backout_steps = BackoutStepSerializer(many=True, read_only=True)
     test_scope = TestScopeItemSerializer(many=True, read_only=True)
@@ -288,6 +297,8 @@ class ReleaseDetailSerializer(ReleaseListSerializer):
             "backout_started_automatically",
             "available_transitions",
             "items",
+            "target_count",
+            "targets_url",
             "targets",
             "failure_conditions",
             "backout_steps",
@@ -295,6 +306,16 @@ class ReleaseDetailSerializer(ReleaseListSerializer):
             "rollout_tasks",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(ReleaseTargetSerializer(many=True))
+    def get_targets(self, release) -> list[dict]:
+        # a release can have tens of thousands: the detail shows a first page, never all
+        shown = release.targets.select_related("ci").order_by("ci__identifier")[:TARGETS_SHOWN]
+        return ReleaseTargetSerializer(shown, many=True).data
+
+    def get_targets_url(self, release) -> str:
+        url = reverse("releases-deployment:target-list", request=self.context.get("request"))
+        return f"{url}?release={release.pk}"
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_available_transitions(self, release) -> list[str]:

@@ -96,7 +96,7 @@ class ReleaseViewSet(
         return s.ReleaseDetailSerializer
 
     def _detail(self, release, code=status.HTTP_200_OK):
-        release = selectors.release_detail(release.pk)
+        release = selectors.release_detail(release.pk, with_targets=False)
         return Response(
             s.ReleaseDetailSerializer(release, context=self.get_serializer_context()).data,
             status=code,

@@ -6,6 +6,7 @@ from django.db import connection
 from django.utils import timezone
 
 from releasemgmt.core.models import AuditEvent
+from releases import services
 from releases.choices import ReleaseState as S
 from tests import api_mixins as api
 from tests.factories import (
@@ -265,3 +266,22 @@ def test_two_people_taking_the_same_transition_at_once_one_wins():
     release.refresh_from_db()
     assert release.state == S.BACKING_OUT
     assert release.transitions.count() == 1
+
+
+def test_the_detail_shows_a_first_page_of_targets_and_where_the_rest_are(
+    token_client, manager, django_assert_max_num_queries
+):
+    release = ReleaseFactory()
+    cis = ConfigurationItemFactory.create_batch(230)
+    services.release_targets_set(release=release, cis=cis, by=manager)
+    client = token_client(UserFactory(roles=["auditor"]))
+    with django_assert_max_num_queries(20):
+        body = client.get(f"{URL}{release.pk}/").json()
+    assert body["target_count"] == 230
+    assert len(body["targets"]) == 200
+    identifiers = [target["identifier"] for target in body["targets"]]
+    first = release.targets.order_by("ci__identifier").values_list("ci__identifier", flat=True)
+    assert identifiers == list(first[:200])
+    assert body["targets_url"].endswith(f"/api/v1/release-targets/?release={release.pk}")
+    everything = client.get(body["targets_url"], {"page_size": 500}).json()
+    assert everything["count"] == 230
