@@ -40,7 +40,9 @@ class Agent:
         # Whether this CI's installations fail is fixed by its name, so a demo behaves alike on every run.
         self.fails = int(hashlib.sha256(ci.encode()).hexdigest(), 16) % 1000 < fail_rate * 1000
 
-    def call(self, method: str, path: str, body: dict | None = None, *, raw: bool = False):
+    def call(self, method: str, path: str, body: dict | None = None, *, read=None):
+        """``(status, answer)``: the JSON answer, or ``read(response)`` for a 200 — called while
+        the response is open (it is closed once this returns)."""
         url = path if path.startswith(("http://", "https://")) else f"{self.server}{path}"
         if not url.startswith(("http://", "https://")):
             raise CommandError(f"Refusing a non-HTTP URL: {url}")
@@ -57,7 +59,9 @@ class Agent:
         )
         try:
             with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (http(s) only, checked above)
-                return response.status, (response if raw else json.loads(response.read() or b"{}"))
+                if read is not None:
+                    return response.status, read(response)
+                return response.status, json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read() or b"{}")
 
@@ -76,13 +80,16 @@ class Agent:
         )
 
     def download(self, artefact: dict) -> tuple[bool, str]:
-        code, response = self.call("GET", artefact["url"], raw=True)
+        def sha256_of(response) -> str:  # streamed: artefacts can be large
+            digest = hashlib.sha256()
+            for chunk in iter(lambda: response.read(1 << 16), b""):
+                digest.update(chunk)
+            return digest.hexdigest()
+
+        code, answer = self.call("GET", artefact["url"], read=sha256_of)
         if code != 200:
-            return False, f"download answered {code}: {response.get('detail', '')}"
-        digest = hashlib.sha256()
-        for chunk in iter(lambda: response.read(1 << 16), b""):
-            digest.update(chunk)
-        if digest.hexdigest() != artefact["sha256"]:
+            return False, f"download answered {code}: {answer.get('detail', '')}"
+        if answer != artefact["sha256"]:
             return False, f"checksum mismatch for {artefact['product']} {artefact['version']}"
         return True, f"{artefact['product']} {artefact['version']} verified"
 
