@@ -260,6 +260,7 @@ def seed(stdout) -> None:
     )
     _walk(emergency, manager, ["plan"], reason="Emergency CAB")
     _seed_pilot(manager, categories, stdout)
+    _seed_webhooks(stdout)
     stdout.write(
         f"Demo releases: {Release.objects.count()} (closed baseline, requested, planned, testing, accepted)."
     )
@@ -349,3 +350,63 @@ def _seed_pilot(manager, categories, stdout) -> None:
     stdout.write(
         f"Demo: {release.number} is installing on 20 workstations — start its agents with `make agents`."
     )
+
+
+DEMO_SOURCE = "snow-demo"
+
+
+def _seed_webhooks(stdout) -> None:
+    """A ServiceNow source and three changes it sent — signed and processed like any delivery:
+    an approved change that became a release in ``requested``, one still being assessed, and a
+    cancelled one. Its secret is generated and not shown (rotate one in to send your own)."""
+    import json
+    import uuid
+
+    from standardwebhooks.webhooks import Webhook
+
+    from releases.models import WebhookSource
+    from releases.webhooks import services as webhooks
+
+    if WebhookSource.objects.filter(name=DEMO_SOURCE).exists():
+        return
+    _, secret = webhooks.webhook_source_create(
+        name=DEMO_SOURCE, adapter="servicenow", policy="auto_release"
+    )
+    signer = Webhook(secret)
+    start = timezone.now().replace(minute=0, second=0, microsecond=0) + timedelta(days=9)
+    changes = [
+        ("CHG0040101", "Upgrade Payroll to 4.2.0 (year-end tax tables)", "-2"),  # scheduled
+        ("CHG0040102", "Replace the VPN concentrator certificates", "-4"),  # assess
+        ("CHG0040103", "Retire the old intranet search", "4"),  # canceled
+    ]
+    for n, (number, title, state) in enumerate(changes, start=1):
+        body = json.dumps(
+            {
+                "result": {
+                    "sys_id": f"5e7d0c11c0a8016400f00000000{n:05d}",
+                    "number": number,
+                    "short_description": title,
+                    "state": state,
+                    "type": "normal",
+                    "start_date": f"{start + timedelta(days=n):%Y-%m-%d %H:%M:%S}",
+                    "end_date": f"{start + timedelta(days=n, hours=4):%Y-%m-%d %H:%M:%S}",
+                    "sys_mod_count": "3",
+                    "sys_updated_on": f"{timezone.now():%Y-%m-%d %H:%M:%S}",
+                }
+            }
+        )
+        message_id, now = f"msg_{uuid.uuid4().hex}", timezone.now()
+        headers = {
+            "webhook-id": message_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": signer.sign(message_id, now, body),
+        }
+        delivery, _ = webhooks.webhook_delivery_receive(
+            source_name=DEMO_SOURCE,
+            headers=headers,
+            content_type="application/json",
+            content_length=len(body),
+            read_body=body.encode,
+        )
+        webhooks.webhook_delivery_process(delivery_id=delivery.pk)
+    stdout.write(f"Demo: webhook source {DEMO_SOURCE} with three ServiceNow changes it sent.")

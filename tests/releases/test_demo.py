@@ -5,7 +5,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from releases.models import Release
+from releases.models import Release, WebhookDelivery
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,16 @@ def test_seed_demo_builds_releases_in_many_states_and_is_idempotent():
     assert testing.test_scope.filter(result="passed").exists()
     assert testing.test_scope.filter(result="pending").exists()
 
+    # the ServiceNow source's three changes, signed and processed like any delivery
+    deliveries = WebhookDelivery.objects.filter(source__name="snow-demo")
+    assert set(deliveries.values_list("status", flat=True)) == {"processed"}
+    assert deliveries.count() == 3
+    from_change = Release.objects.get(change_requests__number="CHG0040101")
+    assert (from_change.state, from_change.trigger) == ("requested", "change_request")
+    assert not Release.objects.filter(change_requests__number="CHG0040103").exists()
+
     out = StringIO()
     call_command("seed_demo", stdout=out)
+    assert deliveries.count() == 3
     assert Release.objects.count() == len(states)
     assert "Demo releases already present." in out.getvalue()
