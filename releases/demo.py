@@ -148,6 +148,7 @@ def seed(stdout) -> None:
         )
     if Release.objects.filter(title__startswith="Billing 3.5.0").exists():
         _seed_pilot(manager, categories, stdout)
+        _seed_webhooks(stdout)
         stdout.write("Demo releases already present.")
         return
 
