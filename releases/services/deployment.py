@@ -5,6 +5,7 @@ evaluates the failure conditions from them (never a scan of all targets per repo
 condition is met the release moves to ``backout_required`` at once and every installation not yet
 started is halted — no "just two more minutes"."""
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -540,37 +541,68 @@ def _bump(release: Release, **counters) -> None:
         setattr(release, name, getattr(release, name) + n)
 
 
+@dataclass(frozen=True)
+class _Stage:
+    """How a target moves through distribution or installation, and the release's counters."""
+
+    state: str  # the target's field
+    at: str  # when it succeeded
+    progress: tuple[str, str]  # the reported status that means "under way", and its state
+    done: str
+    failed: str
+    done_counter: str
+    failed_counter: str
+
+
+_STAGES = {
+    ReportKind.DISTRIBUTION: _Stage(
+        "distribution_state",
+        "distributed_at",
+        ("in_transit", DS.IN_TRANSIT),
+        DS.DELIVERED,
+        DS.FAILED,
+        "count_distributed",
+        "count_distribution_failed",
+    ),
+    ReportKind.INSTALLATION: _Stage(
+        "installation_state",
+        "installed_at",
+        ("running", IS.RUNNING),
+        IS.SUCCEEDED,
+        IS.FAILED,
+        "count_installed",
+        "count_install_failed",
+    ),
+}
+
+
+def _stage_change(stage: _Stage, target: ReleaseTarget, status: str, now) -> dict:
+    """Success counts once; a failure counts once and is taken back by a later success."""
+    previous = getattr(target, stage.state)
+    if status == stage.progress[0]:
+        setattr(target, stage.state, stage.progress[1])
+    elif status == "succeeded" and previous != stage.done:
+        setattr(target, stage.state, stage.done)
+        setattr(target, stage.at, now)
+        return {
+            stage.done_counter: 1,
+            **({stage.failed_counter: -1} if previous == stage.failed else {}),
+        }
+    elif status == "failed" and previous not in (stage.failed, stage.done):
+        setattr(target, stage.state, stage.failed)
+        return {stage.failed_counter: 1}
+    return {}
+
+
 def _target_change(release: Release, target: ReleaseTarget, report: DeploymentReport, now) -> dict:
     """Move the target for the report and save it; return how the release's counters move."""
     target.last_report_at, target.detail = now, report.detail
     status = report.status
     counters = {}
-    if report.kind == ReportKind.DISTRIBUTION:
-        previous = target.distribution_state
-        if status == "in_transit":
-            target.distribution_state = DS.IN_TRANSIT
-        elif status == "succeeded" and previous != DS.DELIVERED:
-            target.distribution_state, target.distributed_at = DS.DELIVERED, now
-            counters["count_distributed"] = 1
-            if previous == DS.FAILED:
-                counters["count_distribution_failed"] = -1
-        elif status == "failed" and previous not in (DS.FAILED, DS.DELIVERED):
-            target.distribution_state = DS.FAILED
-            counters["count_distribution_failed"] = 1
-        fields = ["distribution_state", "distributed_at"]
-    elif report.kind == ReportKind.INSTALLATION:
-        previous = target.installation_state
-        if status == "running":
-            target.installation_state = IS.RUNNING
-        elif status == "succeeded" and previous != IS.SUCCEEDED:
-            target.installation_state, target.installed_at = IS.SUCCEEDED, now
-            counters["count_installed"] = 1
-            if previous == IS.FAILED:
-                counters["count_install_failed"] = -1
-        elif status == "failed" and previous not in (IS.FAILED, IS.SUCCEEDED):
-            target.installation_state = IS.FAILED
-            counters["count_install_failed"] = 1
-        fields = ["installation_state", "installed_at"]
+    if report.kind in _STAGES:
+        stage = _STAGES[report.kind]
+        counters = _stage_change(stage, target, status, now)
+        fields = [stage.state, stage.at]
     else:
         if status == "succeeded":
             target.installation_state, target.backed_out_at = IS.BACKED_OUT, now
