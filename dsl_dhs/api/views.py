@@ -30,23 +30,12 @@ from dsl_dhs.filtersets import (
 )
 from dsl_dhs.models import HardwareModel, Location
 from releasemgmt.core.api.permissions import HasPermission
-from releasemgmt.core.api.views import (
-    BAD_REQUEST,
-    ERROR,
-    FORBIDDEN,
-    NOT_FOUND,
-    UNAUTHENTICATED,
-    AuditedModelViewSet,
-)
+from releasemgmt.core.api.views import ERROR, AuditedModelViewSet, errors
 from releasemgmt.core.exceptions import DomainConflict, DomainValidationError
 
-CONFLICT = OpenApiResponse(
-    ERROR, description="Conflicts with the current state (illegal change, in use, not free)."
-)
-TOO_LARGE = OpenApiResponse(
+ARTEFACT_TOO_LARGE = OpenApiResponse(
     ERROR, description="The artefact is larger than the configured limit (DSL_MAX_ARTEFACT_MB)."
 )
-UNSUPPORTED = OpenApiResponse(ERROR, description="Unsupported media type for this endpoint.")
 # Multipart framing and the small text fields around the file; the exact byte count of the file
 # itself is enforced while it is hashed.
 MULTIPART_ALLOWANCE = 1024 * 1024
@@ -65,39 +54,15 @@ def _refuse_oversized(request) -> None:
 def _crud_schema(serializer, *, read_only: bool = False):
     """Every response a model endpoint can give, for drf-spectacular."""
     views = {
-        "list": extend_schema(
-            responses={
-                200: serializer(many=True),
-                400: BAD_REQUEST,
-                401: UNAUTHENTICATED,
-                403: FORBIDDEN,
-            }
-        ),
-        "retrieve": extend_schema(
-            responses={200: serializer, 401: UNAUTHENTICATED, 403: FORBIDDEN, 404: NOT_FOUND}
-        ),
+        "list": extend_schema(responses={200: serializer(many=True), **errors(400)}),
+        "retrieve": extend_schema(responses={200: serializer, **errors(404)}),
     }
     if not read_only:
-        write = {
-            400: BAD_REQUEST,
-            401: UNAUTHENTICATED,
-            403: FORBIDDEN,
-            409: CONFLICT,
-            415: UNSUPPORTED,
-        }
         views.update(
-            create=extend_schema(responses={201: serializer, **write}),
-            update=extend_schema(responses={200: serializer, 404: NOT_FOUND, **write}),
-            partial_update=extend_schema(responses={200: serializer, 404: NOT_FOUND, **write}),
-            destroy=extend_schema(
-                responses={
-                    204: None,
-                    401: UNAUTHENTICATED,
-                    403: FORBIDDEN,
-                    404: NOT_FOUND,
-                    409: CONFLICT,
-                }
-            ),
+            create=extend_schema(responses={201: serializer, **errors(400, 409, 415)}),
+            update=extend_schema(responses={200: serializer, **errors(400, 404, 409, 415)}),
+            partial_update=extend_schema(responses={200: serializer, **errors(400, 404, 409, 415)}),
+            destroy=extend_schema(responses={204: None, **errors(404, 409)}),
         )
     return extend_schema_view(**views)
 
@@ -166,12 +131,8 @@ _VERSION = s.SoftwareVersionSerializer
 
 
 @extend_schema_view(
-    list=extend_schema(
-        responses={200: _VERSION(many=True), 400: BAD_REQUEST, 401: UNAUTHENTICATED, 403: FORBIDDEN}
-    ),
-    retrieve=extend_schema(
-        responses={200: _VERSION, 401: UNAUTHENTICATED, 403: FORBIDDEN, 404: NOT_FOUND}
-    ),
+    list=extend_schema(responses={200: _VERSION(many=True), **errors(400)}),
+    retrieve=extend_schema(responses={200: _VERSION, **errors(404)}),
     create=extend_schema(
         summary="Create a draft version, with its artefact (multipart) or without (JSON)",
         request={
@@ -180,44 +141,27 @@ _VERSION = s.SoftwareVersionSerializer
         },
         responses={
             201: _VERSION,
-            400: BAD_REQUEST,
-            401: UNAUTHENTICATED,
-            403: FORBIDDEN,
-            409: CONFLICT,
-            413: TOO_LARGE,
-            415: UNSUPPORTED,
+            **errors(400, 409, 415),
+            413: ARTEFACT_TOO_LARGE,
         },
     ),
     update=extend_schema(
         responses={
             200: _VERSION,
-            400: BAD_REQUEST,
-            401: UNAUTHENTICATED,
-            403: FORBIDDEN,
-            404: NOT_FOUND,
-            409: CONFLICT,
-            415: UNSUPPORTED,
+            **errors(400, 404, 409, 415),
         }
     ),
     partial_update=extend_schema(
         responses={
             200: _VERSION,
-            400: BAD_REQUEST,
-            401: UNAUTHENTICATED,
-            403: FORBIDDEN,
-            404: NOT_FOUND,
-            409: CONFLICT,
-            415: UNSUPPORTED,
+            **errors(400, 404, 409, 415),
         }
     ),
     destroy=extend_schema(
         description="Only draft and retired versions can be deleted (and none still installed).",
         responses={
             204: None,
-            401: UNAUTHENTICATED,
-            403: FORBIDDEN,
-            404: NOT_FOUND,
-            409: CONFLICT,
+            **errors(404, 409),
         },
     ),
 )
@@ -286,13 +230,8 @@ class SoftwareVersionViewSet(_ServiceViewSet):
         request={"multipart/form-data": s.ArtefactUploadSerializer},
         responses={
             200: _VERSION,
-            400: BAD_REQUEST,
-            401: UNAUTHENTICATED,
-            403: FORBIDDEN,
-            404: NOT_FOUND,
-            409: CONFLICT,
-            413: TOO_LARGE,
-            415: UNSUPPORTED,
+            **errors(400, 404, 409, 415),
+            413: ARTEFACT_TOO_LARGE,
         },
     )
     @action(
@@ -324,12 +263,7 @@ class SoftwareVersionViewSet(_ServiceViewSet):
         request=s.StatusChangeSerializer,
         responses={
             200: _VERSION,
-            400: BAD_REQUEST,
-            401: UNAUTHENTICATED,
-            403: FORBIDDEN,
-            404: NOT_FOUND,
-            409: CONFLICT,
-            415: UNSUPPORTED,
+            **errors(400, 404, 409, 415),
         },
     )
     @action(
@@ -358,10 +292,7 @@ class SoftwareVersionViewSet(_ServiceViewSet):
         request=None,
         responses={
             200: s.VerifyResultSerializer,
-            401: UNAUTHENTICATED,
-            403: FORBIDDEN,
-            404: NOT_FOUND,
-            409: CONFLICT,
+            **errors(404, 409),
         },
     )
     @action(
@@ -404,10 +335,7 @@ class SoftwareVersionViewSet(_ServiceViewSet):
             (200, "application/octet-stream"): OpenApiResponse(
                 OpenApiTypes.BINARY, description="The artefact's bytes."
             ),
-            401: UNAUTHENTICATED,
-            403: FORBIDDEN,
-            404: NOT_FOUND,
-            409: CONFLICT,
+            **errors(404, 409),
         },
     )
     @action(
@@ -473,12 +401,7 @@ class HardwareModelViewSet(_ServiceViewSet):
 
 _STOCK_ADJUST_RESPONSES = {
     200: s.StockSerializer,
-    400: BAD_REQUEST,
-    401: UNAUTHENTICATED,
-    403: FORBIDDEN,
-    404: NOT_FOUND,
-    409: CONFLICT,
-    415: UNSUPPORTED,
+    **errors(400, 404, 409, 415),
 }
 
 
@@ -543,12 +466,7 @@ class StockViewSet(_ServiceViewSet):
 _RESERVATION = s.ReservationSerializer
 _CLOSE_RESPONSES = {
     200: _RESERVATION,
-    400: BAD_REQUEST,
-    401: UNAUTHENTICATED,
-    403: FORBIDDEN,
-    404: NOT_FOUND,
-    409: CONFLICT,
-    415: UNSUPPORTED,
+    **errors(400, 404, 409, 415),
 }
 
 
@@ -556,24 +474,16 @@ _CLOSE_RESPONSES = {
     list=extend_schema(
         responses={
             200: _RESERVATION(many=True),
-            400: BAD_REQUEST,
-            401: UNAUTHENTICATED,
-            403: FORBIDDEN,
+            **errors(400),
         }
     ),
-    retrieve=extend_schema(
-        responses={200: _RESERVATION, 401: UNAUTHENTICATED, 403: FORBIDDEN, 404: NOT_FOUND}
-    ),
+    retrieve=extend_schema(responses={200: _RESERVATION, **errors(404)}),
     create=extend_schema(
         summary="Reserve units of a stock row",
         description="409 “only N free” when the stock cannot cover the quantity.",
         responses={
             201: _RESERVATION,
-            400: BAD_REQUEST,
-            401: UNAUTHENTICATED,
-            403: FORBIDDEN,
-            409: CONFLICT,
-            415: UNSUPPORTED,
+            **errors(400, 409, 415),
         },
     ),
 )

@@ -15,6 +15,25 @@ UNAUTHENTICATED = OpenApiResponse(
 FORBIDDEN = OpenApiResponse(ERROR, description="Signed in without the permission this needs.")
 NOT_FOUND = OpenApiResponse(ERROR, description="No such object.")
 BAD_REQUEST = OpenApiResponse(ERROR, description="Invalid input; `errors` names each field.")
+CONFLICT = OpenApiResponse(
+    ERROR, description="Conflicts with the current state (see `detail`: what is allowed, why not)."
+)
+TOO_LARGE = OpenApiResponse(ERROR, description="The body is larger than this endpoint accepts.")
+UNSUPPORTED = OpenApiResponse(ERROR, description="Unsupported media type for this endpoint.")
+_ERRORS = {
+    400: BAD_REQUEST,
+    401: UNAUTHENTICATED,
+    403: FORBIDDEN,
+    404: NOT_FOUND,
+    409: CONFLICT,
+    413: TOO_LARGE,
+    415: UNSUPPORTED,
+}
+
+
+def errors(*codes: int) -> dict:
+    """An endpoint's documented error answers: 401 and 403 always, plus ``codes``."""
+    return {code: _ERRORS[code] for code in sorted({401, 403, *codes})}
 
 
 @extend_schema_view(
