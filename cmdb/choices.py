@@ -101,10 +101,12 @@ class ErrorKind(models.TextChoices):
     SEATS_EXCEEDED = "seats_exceeded", "Seats exceeded"
     LICENCE_EXPIRED = "licence_expired", "Licence expired"
     LICENCE_MISSING = "licence_missing", "Licence missing"
+    HARDWARE_NOT_RESERVED = "hardware_not_reserved", "Hardware not reserved"
 
 
 ERROR_KIND_CATEGORY = {
     ErrorKind.MISSING_TARGET: ErrorCategory.CMDB,
+    ErrorKind.HARDWARE_NOT_RESERVED: ErrorCategory.CMDB,
     ErrorKind.RETIRED_TARGET: ErrorCategory.CMDB,
     ErrorKind.VERSION_MISMATCH: ErrorCategory.CMDB,
     ErrorKind.DUPLICATE_IDENTITY: ErrorCategory.CMDB,

@@ -30,6 +30,7 @@ VERIFICATION_KINDS = (
     ErrorKind.LICENCE_EXPIRED,
     ErrorKind.LICENCE_MISSING,
     ErrorKind.MISSING_TARGET,
+    ErrorKind.HARDWARE_NOT_RESERVED,
 )
 
 
@@ -241,7 +242,7 @@ def _check_hardware(release: Release, findings: Findings, hardware) -> None:
         else:
             findings.fail(
                 "hardware_reserved",
-                ErrorKind.MISSING_TARGET,
+                ErrorKind.HARDWARE_NOT_RESERVED,
                 f"{item.hardware_model} for {release.number}",
                 expected=f"{item.quantity} unit(s) reserved in the DHS under {release.number}",
                 found=f"{reserved[item.hardware_model_id]} reserved",

@@ -141,6 +141,9 @@ def test_hardware_must_be_reserved(estate, manager):
         release=release, kind="hardware", hardware_model=stock.hardware_model, quantity=2
     )
     assert verify(release, manager).state == ReleaseState.VERIFICATION_FAILED
+    assert errors_of(release) == ["hardware_not_reserved"]
+    error = Discrepancy.objects.get(reference=release.number)
+    assert error.category == "cmdb" and error.found == "0 reserved"
     from dsl_dhs.services import reservation_create
 
     release = services.release_transition(release=release, name="replan", by=None)
@@ -148,6 +151,7 @@ def test_hardware_must_be_reserved(estate, manager):
     reservation_create(stock=stock, quantity=2, reference=release.number, by=manager)
     checks = services.run_verification(release, by=manager)
     assert checks.passed
+    assert errors_of(release) == []
 
 
 def test_rerun_after_the_fix_passes_and_resolves_the_errors(estate, manager):
