@@ -106,8 +106,9 @@ def gunicorn(var_dir: Path, workers: int = 3, threads: int = 1):
 def load(port: int, method: str, path, headers: dict, total: int, concurrency: int, body=None):
     """Send ``total`` requests from ``concurrency`` keep-alive connections; return figures.
 
-    ``path`` may be a callable taking the request's index and returning ``(path, body)``, for
-    requests that differ (e.g. one report per target)."""
+    ``path`` may be a callable taking the request's index and returning ``(path, body)`` or
+    ``(path, body, headers)`` (added to ``headers``), for requests that differ (one report per
+    target, a signature made at send time). It runs outside the timed part."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     lock = threading.Lock()
@@ -121,12 +122,14 @@ def load(port: int, method: str, path, headers: dict, total: int, concurrency: i
                 index = next(counter, None)
             if index is None:
                 break
+            extra = {}
             if callable(path):
-                url, payload = path(index)
+                url, payload, *more = path(index)
+                extra = more[0] if more else {}
             else:
                 url, payload = path, body() if callable(body) else body
             started = time.perf_counter()
-            conn.request(method, url, body=payload, headers=headers)
+            conn.request(method, url, body=payload, headers={**headers, **extra})
             response = conn.getresponse()
             response.read()
             local.append(time.perf_counter() - started)

@@ -80,8 +80,13 @@ def main():
                 args.concurrency,
             )
             figures["ceiling"] = ceiling
-            figures["webhooks"] = _load_signed(
-                port, source.name, requests, signer, args.concurrency
+            figures["webhooks"] = load(
+                port,
+                "POST",
+                _signed(source.name, requests, signer),
+                {"Content-Type": "application/json"},
+                len(requests),
+                args.concurrency,
             )
         stored = WebhookDelivery.objects.filter(source=source).count()
         distinct = (
@@ -106,57 +111,20 @@ def main():
         shutil.rmtree(var_dir, ignore_errors=True)
 
 
-def _load_signed(port, source_name, requests, signer, concurrency):
-    """Like ``load`` but signs each request at send time (the timestamp must be fresh)."""
-    import http.client
-    import statistics
-    import threading
+def _signed(source_name, requests, signer):
+    """The i-th delivery, signed when it is sent (the timestamp must be fresh)."""
 
-    latencies, statuses, lock = [], {}, threading.Lock()
-    counter = iter(range(len(requests)))
+    def request(index):
+        msg_id, body = requests[index]
+        now = datetime.now(tz=UTC)
+        headers = {
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": signer.sign(msg_id, now, body),
+        }
+        return f"/api/v1/webhooks/{source_name}/", body, headers
 
-    def worker():
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        local, codes = [], {}
-        while True:
-            with lock:
-                index = next(counter, None)
-            if index is None:
-                break
-            msg_id, body = requests[index]
-            now = datetime.now(tz=UTC)
-            headers = {
-                "Content-Type": "application/json",
-                "webhook-id": msg_id,
-                "webhook-timestamp": str(int(now.timestamp())),
-                "webhook-signature": signer.sign(msg_id, now, body),
-            }
-            started = time.perf_counter()
-            conn.request("POST", f"/api/v1/webhooks/{source_name}/", body=body, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            local.append(time.perf_counter() - started)
-            codes[response.status] = codes.get(response.status, 0) + 1
-        conn.close()
-        with lock:
-            latencies.extend(local)
-            for code, n in codes.items():
-                statuses[code] = statuses.get(code, 0) + n
-
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    latencies.sort()
-    return {
-        "per_second": len(latencies) / elapsed,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p95_ms": latencies[int(len(latencies) * 0.95) - 1] * 1000,
-        "statuses": statuses,
-    }
+    return request
 
 
 if __name__ == "__main__":
