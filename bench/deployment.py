@@ -196,6 +196,15 @@ def main():
                         f"  probe c={c}: {probe['per_second']:.0f}/s p50 {probe['p50_ms']:.1f} ms {probe['statuses']}"
                     )
             figures = load(port, "POST", request, headers, reports, args.concurrency)
+            # the same machine's ceiling in the same run: an authenticated no-op (token and
+            # permissions, no writes), so the figure above can be read against it
+            ceiling = load(
+                port, "GET", "/api/v1/me/", headers, min(reports, 3000), args.concurrency
+            )
+        print(
+            f"ceiling GET /api/v1/me/: {ceiling['per_second']:.0f} req/s, p95 {ceiling['p95_ms']:.1f} ms; "
+            f"reports at {100 * figures['per_second'] / ceiling['per_second']:.0f} % of it"
+        )
         print(
             f"{reports:,} installation reports over HTTP (gunicorn {args.workers} workers × {args.threads} threads, c={args.concurrency}): "
             f"{figures['per_second']:.0f} reports/s, p50 {figures['p50_ms']:.1f} ms, p95 {figures['p95_ms']:.1f} ms, {figures['statuses']}"
