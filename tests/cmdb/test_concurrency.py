@@ -1,6 +1,7 @@
 """Licence seats under real concurrency (PostgreSQL row locks)."""
 
 import threading
+from functools import partial
 
 import pytest
 from django.db import connection
@@ -9,6 +10,7 @@ from cmdb import services
 from cmdb.choices import ErrorKind, LicenceMetric
 from cmdb.models import Discrepancy, InstalledSoftware
 from cmdb.selectors import licences_with_usage
+from tests.concurrency import run_together
 from tests.factories import (
     ConfigurationItemFactory,
     InstalledSoftwareFactory,
@@ -43,11 +45,7 @@ def test_two_installations_racing_for_the_last_seat():
             connection.close()
 
     # when: both record an installation at the same moment
-    threads = [threading.Thread(target=install, args=(ci,)) for ci in cis]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    run_together(*[partial(install, ci) for ci in cis])
 
     # then: exactly one took the seat; the other is recorded without a licence, with an error
     assert failures == []

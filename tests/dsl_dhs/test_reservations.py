@@ -1,6 +1,7 @@
 """Reservation arithmetic, the database constraints behind it, and the race for the last unit."""
 
 import threading
+from functools import partial
 
 import pytest
 from django.db import IntegrityError, close_old_connections, connection, transaction
@@ -9,6 +10,7 @@ from django.db.models import F
 from dsl_dhs import services
 from dsl_dhs.models import Reservation, Stock
 from releasemgmt.core.exceptions import DomainConflict, DomainValidationError
+from tests.concurrency import run_together
 from tests.factories import ReservationFactory, StockFactory, UserFactory
 
 
@@ -176,11 +178,7 @@ def test_two_reservations_racing_for_the_last_unit():
             connection.close()
 
     # when
-    threads = [threading.Thread(target=reserve, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    run_together(partial(reserve, 0), partial(reserve, 1))
 
     # then exactly one wins, the other is told how many are free, and nothing is over-reserved
     won = [o for o in outcomes if isinstance(o, Reservation)]
@@ -218,11 +216,7 @@ def test_consume_racing_a_stock_adjust_never_breaks_the_counts():
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=consume), threading.Thread(target=adjust)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    run_together(consume, adjust)
 
     on_hand, reserved, free = counts(stock)
     assert 0 <= reserved <= on_hand

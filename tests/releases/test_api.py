@@ -1,5 +1,6 @@
 import threading
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from django.db import connection
@@ -9,6 +10,7 @@ from releasemgmt.core.models import AuditEvent
 from releases import services
 from releases.choices import ReleaseState as S
 from tests import api_mixins as api
+from tests.concurrency import run_together
 from tests.factories import (
     ChangeRequestFactory,
     ConfigurationItemFactory,
@@ -255,11 +257,7 @@ def test_two_people_taking_the_same_transition_at_once_one_wins():
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=approve, args=(user,)) for user in (first, second)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    run_together(partial(approve, first), partial(approve, second))
 
     # then: exactly one transition; the other was told the release moved on
     assert sorted(outcomes) == ["backing_out", "ok"]

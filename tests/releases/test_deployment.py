@@ -28,6 +28,7 @@ from releases.models import (
     ReleaseTarget,
 )
 from releases.services import deployment
+from tests.concurrency import run_together
 from tests.factories import (
     ConfigurationItemFactory,
     InstalledSoftwareFactory,
@@ -366,11 +367,7 @@ def test_two_pickers_never_release_the_same_installation():
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=pick) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    run_together(pick, pick)
     assert sum(counts) == 40
     assert set(release.targets.values_list("attempts", flat=True)) == {1}
 
@@ -483,11 +480,7 @@ def test_concurrent_reports_count_exactly_and_halt_once():
             connection.close()
 
     # when: six agents report at once
-    threads = [threading.Thread(target=agent) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    run_together(*[agent] * 6)
 
     # then: the counters match the acted-on reports exactly, and the release halted once
     release.refresh_from_db()
@@ -540,13 +533,14 @@ def test_a_halt_never_deadlocks_with_a_report_in_flight(monkeypatch):
         finally:
             connection.close()
 
-    tool = threading.Thread(target=run, args=("tool", scheduled, "succeeded"), name="tool")
-    agent = threading.Thread(target=run, args=("agent", failing, "failed", in_flight), name="agent")
+    def tool():
+        run("tool", scheduled, "succeeded")
+
+    def agent():
+        run("agent", failing, "failed", wait=in_flight)
+
     started = time.monotonic()
-    for thread in (tool, agent):
-        thread.start()
-    for thread in (tool, agent):
-        thread.join(timeout=30)
+    run_together(tool, agent, timeout=30)
 
     # then: the halt went through at once, the tool's report was recorded but not acted on, and
     # its target ended halted with the rest
@@ -604,11 +598,7 @@ def test_a_late_report_never_deadlocks_with_the_back_out_approval(monkeypatch, r
             connection.close()
 
     # when: the late success report and the approval meet
-    threads = [threading.Thread(target=agent), threading.Thread(target=approve)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    run_together(agent, approve)
 
     # then: both went through, one after the other
     assert outcomes["ops"] == "approved"

@@ -21,6 +21,7 @@ from releases.models import (
 from releases.tasks import process_webhook_delivery
 from releases.webhooks import services
 from releases.webhooks.secrets import secret_generate, secret_open
+from tests.concurrency import run_together
 from tests.factories import (
     TEST_SECRET,
     ChangeRequestFactory,
@@ -675,11 +676,7 @@ def test_two_sweepers_never_process_the_same_delivery():
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=sweep) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    run_together(sweep, sweep, sweep)
     assert sum(counts) == 30
     assert set(WebhookDelivery.objects.values_list("attempts", flat=True)) == {1}
     assert ChangeRequest.objects.count() == 30
@@ -709,11 +706,7 @@ def test_racing_duplicates_store_one_delivery(api_client):
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=send) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    run_together(send, send, send, send)
     assert sorted(answers) == ["accepted", "duplicate", "duplicate", "duplicate"]
     assert WebhookDelivery.objects.count() == 1
     assert ChangeRequest.objects.count() == 1
