@@ -25,7 +25,13 @@ from dsl_dhs.choices import VersionStatus
 from dsl_dhs.models import SoftwareVersion
 from releasemgmt.core.exceptions import DomainConflict, DomainValidationError
 from releasemgmt.core.models import AuditEvent
-from releasemgmt.core.services import SYSTEM_ACTOR, audit_record, record_delete, record_save
+from releasemgmt.core.services import (
+    SYSTEM_ACTOR,
+    audit_record,
+    person_or_none,
+    record_delete,
+    record_save,
+)
 
 
 def _clean_attributes(ci: ConfigurationItem) -> None:
@@ -35,10 +41,6 @@ def _clean_attributes(ci: ConfigurationItem) -> None:
             {f"attributes.{name}": message for name, message in errors.items()}
         )
     ci.attributes = cleaned
-
-
-def _person(by):
-    return by if getattr(by, "is_authenticated", False) else None
 
 
 def _check_identifier_unique(ci: ConfigurationItem) -> None:
@@ -63,7 +65,7 @@ def ci_create(*, by, **fields) -> ConfigurationItem:
     ci.identifier = (ci.identifier or "").strip()
     _clean_attributes(ci)
     _check_identifier_unique(ci)
-    ci._history_user = _person(by)
+    ci._history_user = person_or_none(by)
     return record_save(instance=ci, actor=by)
 
 
@@ -76,7 +78,7 @@ def ci_update(*, ci: ConfigurationItem, by, reason: str = "", **fields) -> Confi
     ci.identifier = (ci.identifier or "").strip()
     _clean_attributes(ci)
     _check_identifier_unique(ci)
-    ci._history_user = _person(by)
+    ci._history_user = person_or_none(by)
     if reason:
         ci._change_reason = reason[:100]
     return record_save(instance=ci, actor=by, reason=reason)
@@ -114,7 +116,7 @@ def relationship_create(
     relationship = Relationship(source=source, target=target, kind=kind)
     if Relationship.objects.filter(source=source, target=target, kind=kind).exists():
         raise DomainConflict(f"{relationship} exists already.")
-    relationship._history_user = _person(by)
+    relationship._history_user = person_or_none(by)
     try:
         with transaction.atomic():
             return record_save(instance=relationship, actor=by)
@@ -328,7 +330,7 @@ def ci_retire(*, ci: ConfigurationItem, by, reason: str) -> ConfigurationItem:
     if ci.status == CIStatus.RETIRED:
         raise DomainConflict(f"{ci} is already retired.")
     ci.status = CIStatus.RETIRED
-    ci._history_user = _person(by)
+    ci._history_user = person_or_none(by)
     ci._change_reason = reason[:100]
     return record_save(instance=ci, actor=by, action="cmdb.configurationitem.retire", reason=reason)
 
@@ -343,7 +345,7 @@ def ci_delete(*, ci: ConfigurationItem, by, reason: str = "") -> None:
             f"{ci} has installed-software records (the baseline a back-out restores); "
             "retire it instead of deleting it."
         )
-    ci._history_user = _person(by)
+    ci._history_user = person_or_none(by)
     record_delete(instance=ci, actor=by, reason=reason)
 
 
@@ -351,7 +353,7 @@ def ci_delete(*, ci: ConfigurationItem, by, reason: str = "") -> None:
 def relationship_delete(*, relationship: Relationship, by, reason: str = "") -> None:
     """Remove a relationship; its history and an audit event keep what it was."""
     relationship = Relationship.objects.select_related("source", "target").get(pk=relationship.pk)
-    relationship._history_user = _person(by)
+    relationship._history_user = person_or_none(by)
     record_delete(instance=relationship, actor=by, reason=reason)
 
 
@@ -375,7 +377,7 @@ def licence_create(*, by, **fields) -> Licence:
     """Create a licence for a licence product (seats required unless it is a site licence)."""
     licence = Licence(**fields)
     _check_licence(licence)
-    licence._history_user = _person(by)
+    licence._history_user = person_or_none(by)
     return record_save(instance=licence, actor=by)
 
 
@@ -387,14 +389,14 @@ def licence_update(*, licence: Licence, by, reason: str = "", **fields) -> Licen
     for name, value in fields.items():
         setattr(licence, name, value)
     _check_licence(licence)
-    licence._history_user = _person(by)
+    licence._history_user = person_or_none(by)
     return record_save(instance=licence, actor=by, reason=reason)
 
 
 @transaction.atomic
 def licence_delete(*, licence: Licence, by, reason: str = "") -> None:
     """Delete a licence no installation has ever consumed (otherwise 409: it is history)."""
-    licence._history_user = _person(by)
+    licence._history_user = person_or_none(by)
     record_delete(instance=licence, actor=by, reason=reason)
 
 

@@ -40,7 +40,7 @@ from releasemgmt.core.exceptions import (
     DomainPermissionDenied,
     DomainValidationError,
 )
-from releasemgmt.core.services import record_delete, record_save
+from releasemgmt.core.services import person_or_none, record_delete, record_save
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +66,6 @@ def artefact_too_large(size: int | None = None) -> ArtefactTooLarge:
         f"accepts{got}; nothing was stored. Ask an administrator to raise DSL_MAX_ARTEFACT_MB "
         "if this artefact belongs in the library."
     )
-
-
-def _person(by):
-    return by if getattr(by, "is_authenticated", False) else None
 
 
 def _digest(chunks, *, limit: int | None = None) -> tuple[str, int]:
@@ -204,7 +200,7 @@ def _validate_version_name(version_name: str) -> str:
 
 
 def _history_user(version: SoftwareVersion, by) -> SoftwareVersion:
-    version._history_user = _person(by)
+    version._history_user = person_or_none(by)
     return version
 
 
@@ -219,7 +215,7 @@ def software_version_create(
         version=_validate_version_name(version),
         release_notes=release_notes or "",
         status=VersionStatus.DRAFT,
-        created_by=_person(by),
+        created_by=person_or_none(by),
     )
     return record_save(instance=_history_user(instance, by), actor=by)
 
@@ -358,7 +354,7 @@ def software_version_upload(
                     version=version_name,
                     release_notes=release_notes or "",
                     status=VersionStatus.DRAFT,
-                    created_by=_person(by),
+                    created_by=person_or_none(by),
                 )
                 previous_name = ""
                 action = None
@@ -458,7 +454,7 @@ def software_version_set_status(
                 detail="Checked when authorised.",
             )
             locked.last_checked_at = now
-            locked.authorised_by = _person(by)
+            locked.authorised_by = person_or_none(by)
             locked.authorised_at = now
         locked.status = status
         locked.status_changed_at = now
@@ -677,7 +673,7 @@ def reservation_create(
         quantity=quantity,
         reference=reference,
         note=note or "",
-        created_by=_person(by),
+        created_by=person_or_none(by),
     )
     return record_save(instance=reservation, actor=by)
 

@@ -20,6 +20,11 @@ REDISPATCH_AFTER = timedelta(minutes=10)
 MAX_ATTEMPTS = 5
 
 
+def person_or_none(by):
+    """``by`` when it is a signed-in person, else None (the system, an anonymous caller)."""
+    return by if getattr(by, "is_authenticated", False) else None
+
+
 def audit_record(
     *,
     actor=None,
