@@ -8,7 +8,7 @@ import pytest
 from releasemgmt.accounts.services import api_token_issue
 from releases.choices import InstallationState as IS
 from releases.choices import ReleaseState as S
-from releases.models import ReleaseTarget
+from releases.models import DeploymentReport, ReleaseTarget
 from tests.releases.test_deployment import make_release
 
 pytestmark = pytest.mark.django_db
@@ -244,3 +244,34 @@ def test_one_person_cannot_override_through_the_transition(role_user):
     assert "needs two people" in response.json()["detail"]
     release.refresh_from_db()
     assert release.state == S.BACKOUT_REQUIRED
+
+
+def test_malformed_reports_are_400_and_write_nothing(integration):
+    release = make_release(targets=1)
+    target = release.targets.get()
+    ReleaseTarget.objects.filter(pk=target.pk).update(installation_state=IS.RUNNING)
+    client = client_for(integration)
+    url = f"/api/v1/release-targets/{target.pk}/installation/"
+    for body in (
+        "{not json",
+        "[]",
+        '{"status": 5, "report_id": "x"}',
+        '{"status": "failed", "report_id": {"nested": true}}',
+        '{"status": "failed", "report_id": "' + "x" * 101 + '"}',
+        '{"status": "failed", "report_id": "x", "detail": "' + "d" * 5001 + '"}',
+        '{"status": "failed", "report_id": "   "}',
+    ):
+        answer = client.post(url, body, content_type="application/json")
+        assert answer.status_code == 400, body[:40]
+        assert answer.json()["detail"]
+    assert not DeploymentReport.objects.exists()
+    release.refresh_from_db()
+    target.refresh_from_db()
+    assert (release.count_install_failed, target.installation_state) == (0, IS.RUNNING)
+    assert client.get(url).status_code == 405
+    assert (
+        client_for(integration)
+        .post("/api/v1/release-targets/not-a-number/installation/", {}, format="json")
+        .status_code
+        == 404
+    )

@@ -219,12 +219,15 @@ def test_the_api_lists_callbacks_with_their_attempts(
     given_up, token_client, role_user, django_assert_max_num_queries
 ):
     client = token_client(role_user("auditor"))
-    for _ in range(5):
-        callbacks.callbacks_enqueue(
+    for _ in range(30):
+        (delivery,) = callbacks.callbacks_enqueue(
             release=given_up.release, transition="plan", previous="requested"
         )
+        callbacks.callback_send(delivery_id=delivery.pk)  # one attempt each (503)
     with django_assert_max_num_queries(6):  # token, count, page, attempts (+ permissions once)
-        listed = client.get("/api/v1/webhook-callbacks/", {"status": "failed"})
+        everything = client.get("/api/v1/webhook-callbacks/", {"page_size": 100})
+    assert everything.json()["count"] == 31
+    listed = client.get("/api/v1/webhook-callbacks/", {"status": "failed"})
     assert listed.status_code == 200
     (row,) = listed.json()["results"]
     assert (row["source"], row["release"], row["event"]) == (
@@ -234,7 +237,7 @@ def test_the_api_lists_callbacks_with_their_attempts(
     )
     assert len(row["attempts"]) == callbacks.MAX_ATTEMPTS
     assert row["attempts"][0]["status_code"] == 503
-    assert client.get("/api/v1/webhook-callbacks/", {"status": "pending"}).json()["count"] == 5
+    assert client.get("/api/v1/webhook-callbacks/", {"status": "pending"}).json()["count"] == 30
     assert client.get("/api/v1/webhook-callbacks/", {"release": "REL-0000"}).json()["count"] == 0
     detail = client.get(f"/api/v1/webhook-callbacks/{given_up.pk}/").json()
     assert detail["payload"]["type"] == given_up.event
@@ -272,6 +275,15 @@ def test_resend_is_refused_while_queued_or_switched_off(
     assert off.status_code == 409 and "switched off" in off.json()["detail"]
     reader = token_client(role_user("auditor"))
     assert reader.post(f"/api/v1/webhook-callbacks/{given_up.pk}/resend/").status_code == 403
+    assert client.post("/api/v1/webhook-callbacks/999999/resend/").status_code == 404
+    assert client.get(f"/api/v1/webhook-callbacks/{given_up.pk}/resend/").status_code == 405
+    assert client.get("/api/v1/webhook-callbacks/", {"status": "exploded"}).status_code == 400
+    from rest_framework.test import APIClient
+
+    anonymous = APIClient().post(f"/api/v1/webhook-callbacks/{given_up.pk}/resend/")
+    assert anonymous.status_code == 401
+    given_up.refresh_from_db()
+    assert given_up.status == "failed"  # nothing of the refused attempts was written
 
 
 def test_the_page_resends_a_given_up_callback(
@@ -289,3 +301,9 @@ def test_the_page_resends_a_given_up_callback(
     client.force_login(role_user("auditor"))
     assert "Resend" not in client.get("/releases/webhooks/callbacks/").content.decode()
     assert client.post(f"/releases/webhooks/callbacks/{given_up.pk}/resend/").status_code == 403
+    client.force_login(role_user("change_manager"))
+    assert client.get(f"/releases/webhooks/callbacks/{given_up.pk}/resend/").status_code == 405
+    assert client.post("/releases/webhooks/callbacks/999999/resend/").status_code == 404
+    WebhookSource.objects.filter(pk=given_up.source_id).update(callback_enabled=False)
+    refused = client.post(f"/releases/webhooks/callbacks/{given_up.pk}/resend/", follow=True)
+    assert "switched off" in refused.content.decode()
