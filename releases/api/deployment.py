@@ -26,7 +26,6 @@ from releasemgmt.core.api.views import (
     UNAUTHENTICATED,
     AuditedModelViewSet,
 )
-from releasemgmt.core.exceptions import DomainPermissionDenied
 from releases import selectors_deployment as selectors
 from releases.choices import DistributionState, InstallationState
 from releases.models import BackoutOverride, FreezeWindow, Release, ReleaseTarget
@@ -53,10 +52,7 @@ class CanViewRelease(HasPermission):
 
 
 def _check_scope(request, ci_identifier: str) -> None:
-    """An agent's token is limited to its own CI."""
-    scope = getattr(request.auth, "ci_scope", "")
-    if scope and scope.lower() != ci_identifier.lower():
-        raise DomainPermissionDenied(f"This token may only act for {scope}, not {ci_identifier}.")
+    deployment.ci_scope_check(getattr(request.auth, "ci_scope", ""), ci_identifier)
 
 
 class TargetSerializer(serializers.Serializer):

@@ -428,11 +428,14 @@ def _store(report: DeploymentReport) -> DeploymentReport | None:
     return None
 
 
+def ci_scope_check(ci_scope: str, identifier: str) -> None:
+    """A token scoped to a CI (an agent's) acts for that CI only: 403 otherwise."""
+    if ci_scope and ci_scope.lower() != identifier.lower():
+        raise DomainPermissionDenied(f"This token may only act for {ci_scope}, not {identifier}.")
+
+
 def _check_reporter(target: ReleaseTarget, *, ci_scope: str, release_number: str) -> None:
-    if ci_scope and ci_scope.lower() != target.ci.identifier.lower():
-        raise DomainPermissionDenied(
-            f"This token may only act for {ci_scope}, not {target.ci.identifier}."
-        )
+    ci_scope_check(ci_scope, target.ci.identifier)
     if release_number and release_number != target.release.number:
         raise DomainPermissionDenied(
             f"Target {target.pk} belongs to {target.release.number}, not {release_number}."
@@ -532,13 +535,11 @@ def _act(release: Release, target: ReleaseTarget, report: DeploymentReport, now)
 
 
 def _bump(release: Release, **counters) -> None:
-    if not counters:
-        return
-    Release.objects.filter(pk=release.pk).update(
-        **{name: F(name) + n for name, n in counters.items()}
-    )
-    for name, n in counters.items():
-        setattr(release, name, getattr(release, name) + n)
+    """Move the counters of a release this transaction has locked, and the object in hand."""
+    if counters:
+        progress = _counters_move(release.pk, counters, states=(release.state,))
+        for name in counters:
+            setattr(release, name, progress[name])
 
 
 @dataclass(frozen=True)
@@ -696,14 +697,9 @@ PROGRESS_FIELDS = (
 )
 
 
-def targets_total(release: Release) -> int:
-    """The number of targets, kept on the release when they are set (they do not change while
-    deploying: the plan is frozen)."""
-    return release.count_targets
-
-
-def figures(release: Release, *, total: int | None = None) -> dict:
-    total = targets_total(release) if total is None else total
+def figures(release: Release) -> dict:
+    # count_targets is kept with the targets; they do not change while deploying (plan frozen)
+    total = release.count_targets
     failed = release.count_install_failed + release.count_distribution_failed
     return {
         "targets": total,
@@ -720,11 +716,10 @@ def met_condition(
     *,
     now: datetime,
     signals: dict[str, str] | None = None,
-    total: int | None = None,
     conditions=None,
 ) -> str | None:
     """The first declared failure condition that holds now (from the counters), as words."""
-    numbers = figures(release, total=total)
+    numbers = figures(release)
     failed = numbers["installation_failed"] + numbers["distribution_failed"]
     if conditions is None:
         conditions = release.failure_conditions.all()
