@@ -667,7 +667,7 @@ def discrepancies_sync(
     ]
     for start in range(0, len(stale_ids), 500):
         Discrepancy.objects.filter(pk__in=stale_ids[start : start + 500]).update(
-            resolved_at=now, resolved_by=None, resolution=resolution
+            resolved_at=now, resolved_by=None, resolution=resolution, updated_at=now
         )
     return new, len(stale_ids)
 

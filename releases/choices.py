@@ -95,6 +95,7 @@ class RolloutTaskStatus(models.TextChoices):
 class Outcome(models.TextChoices):
     COMPLETED = "completed", "Completed"
     BACKED_OUT = "backed_out", "Backed out"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 class DistributionState(models.TextChoices):

@@ -50,6 +50,8 @@ class Discrepancy(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     resolution = models.TextField(blank=True)
+    # Any change (a resolution, a reopening) tells the KPI rollup which periods to recompute.
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
         ordering = ["-detected_at", "-id"]

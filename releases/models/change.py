@@ -23,6 +23,11 @@ class ChangeRequest(models.Model):
     raw = models.JSONField(default=dict, blank=True)
     # The source's modification counter/timestamp: an older delivery never overwrites newer data.
     source_version = models.CharField(max_length=100, blank=True)
+    approved_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the source first reported it approved: where the lead time to installed starts.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

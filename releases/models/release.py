@@ -165,7 +165,19 @@ class Release(ConcurrentTransitionMixin, models.Model):
     )
     backout_started_automatically = models.BooleanField(default=False)
 
+    # How and when the release ended, set by the transition that makes the end final (a review
+    # confirms a completed deployment — before it, a back-out can still follow) and never moved:
+    # the KPIs count a release in the period of ``ended_at``.
     outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    installed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When every target was installed (the last time)."
+    )
+    backout_decided_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the back-out was approved, started by itself, or overridden.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     state_changed_at = models.DateTimeField(null=True, blank=True)
@@ -285,6 +297,10 @@ class Release(ConcurrentTransitionMixin, models.Model):
     def _entered(self):
         self.state_changed_at = timezone.now()
 
+    def _ended(self, outcome: str):
+        self.outcome = outcome
+        self.ended_at = self.state_changed_at
+
     @transition(
         field=state,
         source=S.REQUESTED,
@@ -398,6 +414,7 @@ class Release(ConcurrentTransitionMixin, models.Model):
     )
     def complete_installation(self):
         self._entered()
+        self.installed_at = self.state_changed_at
 
     @transition(
         field=state,
@@ -417,6 +434,7 @@ class Release(ConcurrentTransitionMixin, models.Model):
     )
     def approve_backout(self):
         self._entered()
+        self.backout_decided_at = self.state_changed_at
 
     @transition(
         field=state,
@@ -427,6 +445,7 @@ class Release(ConcurrentTransitionMixin, models.Model):
     def override_backout(self):
         """A second person with the override permission continues, with a written reason."""
         self._entered()
+        self.backout_decided_at = self.state_changed_at
 
     @transition(
         field=state,
@@ -436,13 +455,15 @@ class Release(ConcurrentTransitionMixin, models.Model):
     )
     def complete_backout(self):
         self._entered()
+        self._ended(Outcome.BACKED_OUT)
 
     @transition(
         field=state, source=S.INSTALLED, target=S.REVIEWED, permission="releases.review_release"
     )
     def review(self):
-        """The post-implementation review is recorded."""
+        """The post-implementation review is recorded: the deployment ended completed."""
         self._entered()
+        self._ended(Outcome.COMPLETED)
 
     @transition(
         field=state,
@@ -463,6 +484,7 @@ class Release(ConcurrentTransitionMixin, models.Model):
     )
     def cancel(self):
         self._entered()
+        self._ended(Outcome.CANCELLED)
 
 
 class ReleaseTransition(models.Model):

@@ -363,6 +363,9 @@ def change_event_apply(*, source: WebhookSource, event: ChangeEvent) -> Applied:
             DeliveryAttention.NONE,
             change,
         )
+    if event.kind == APPROVED and change.approved_at is None:
+        change.approved_at = timezone.now()
+        change.save(update_fields=["approved_at"])
     lines = [f"Change {change.number} recorded ({change.state or 'no state'})."]
     if event.note:
         lines.append(event.note)
