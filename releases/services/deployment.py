@@ -58,16 +58,25 @@ HALTED_RELEASE_STATES = frozenset(
 # Freeze windows
 
 
+def freeze_applies_q(*, release_unit_id, environments) -> Q:
+    """The rule for which freeze windows apply to a release: everything, its unit, or an
+    environment of one of its targets. ``release_unit_id`` and ``environments`` are values or
+    expressions (``OuterRef``, a subquery), so a page can apply the same rule to many releases
+    in one query."""
+    return (
+        Q(scope="everything")
+        | Q(scope="release_unit", release_unit_id=release_unit_id)
+        | Q(scope="environment", environment__in=environments)
+    )
+
+
 def _freezes_for(release: Release):
-    """Freeze windows that apply to the release: everything, its unit, or an environment of
-    one of its targets."""
+    """Freeze windows that apply to the release."""
     environments = set(
         release.targets.order_by().values_list("ci__environment", flat=True).distinct()
     )
     return FreezeWindow.objects.filter(
-        Q(scope="everything")
-        | Q(scope="release_unit", release_unit_id=release.release_unit_id)
-        | Q(scope="environment", environment__in=environments)
+        freeze_applies_q(release_unit_id=release.release_unit_id, environments=environments)
     )
 
 
@@ -1033,6 +1042,7 @@ __all__ = [
     "backout_override_confirm",
     "backout_override_request",
     "evaluate_failure_conditions",
+    "freeze_applies_q",
     "freeze_window_create",
     "freezes_at",
     "health_signal_report",
