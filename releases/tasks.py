@@ -44,3 +44,12 @@ def dispatch_due_callbacks() -> int:
     from releases.webhooks.callbacks import callbacks_dispatch_due
 
     return callbacks_dispatch_due()
+
+
+@shared_task(name="releases.tasks.backout_alert_send", ignore_result=True)
+def backout_alert_send_task(*, release_id: int) -> str:
+    """After a release starts waiting for a back-out decision: e-mail (and chat) the people who
+    may approve it. A repeat, or a release no longer waiting, sends nothing."""
+    from releases.services.alerts import backout_alert_send
+
+    return backout_alert_send(release_id=release_id)

@@ -170,6 +170,17 @@ EMAIL_HOST_PASSWORD = env.string("DJANGO_EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env.boolean("DJANGO_EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env.string("DJANGO_DEFAULT_FROM_EMAIL", "releasemgmt@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Seconds an SMTP connection may block (a hung mail server must not hold a worker).
+EMAIL_TIMEOUT = env.integer("DJANGO_EMAIL_TIMEOUT", 10, minimum=1)
+
+# The address people open the site at: links in e-mails and chat alerts start with it.
+SITE_URL = env.url("DJANGO_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Back-out alerts also go to this chat webhook (Slack/Teams incoming webhook: {"text": …}); empty: off.
+BACKOUT_ALERT_WEBHOOK_URL = env.url("BACKOUT_ALERT_WEBHOOK_URL", "")
+# Seconds an outbound HTTP call (chat alert) may take.
+OUTBOUND_TIMEOUT_SECONDS = env.integer("OUTBOUND_TIMEOUT_SECONDS", 10, minimum=1)
+# Outbound calls refuse loopback, private, link-local and reserved addresses unless this is on.
+OUTBOUND_ALLOW_PRIVATE_ADDRESSES = env.boolean("OUTBOUND_ALLOW_PRIVATE_ADDRESSES", default=False)
 
 # REST API: deny by default; reads need the model's view permission, writes its add/change/delete.
 REST_FRAMEWORK = {

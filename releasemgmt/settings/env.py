@@ -69,6 +69,14 @@ def listing(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def url(name: str, default: str) -> str:
+    """An http(s) URL, or ``""`` when empty (a default of ``""`` means "off")."""
+    value = os.environ.get(name, default).strip()
+    if value and not value.startswith(("http://", "https://")):
+        raise ImproperlyConfigured(f"{name} must be an http:// or https:// URL — got {value!r}.")
+    return value
+
+
 def database(name: str, default: str) -> dict:
     value = os.environ.get(name, default)
     try:

@@ -9,9 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.conf import settings
-from django.contrib.auth.models import Group
-from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -46,6 +43,7 @@ from releases.models import (
     Release,
     ReleaseTarget,
 )
+from releases.services import alerts
 from releases.services.lifecycle import after, apply_transition, before, handler, release_transition
 
 IS = InstallationState
@@ -776,7 +774,8 @@ def evaluate_failure_conditions(
 
 def require_backout(release: Release, *, condition: str, now: datetime) -> Release:
     """The headline promise: halt every installation not yet started, record the condition and
-    the figures, set the decision deadline, tell ops — all in the caller's transaction."""
+    the figures, set the decision deadline — all in the caller's transaction — and, after the
+    commit, alert ops (``alerts.backout_alert_enqueue``: e-mail and chat, by a worker)."""
     numbers = figures(release)
     # A target whose own report is in flight holds its row lock and waits for the release's,
     # which this transaction holds: waiting for it would deadlock. It is skipped here and halted
@@ -800,31 +799,8 @@ def require_backout(release: Release, *, condition: str, now: datetime) -> Relea
         details={**numbers, "halted": halted},
     )
     release_id = release.pk
-    transaction.on_commit(lambda: notify_ops_backout_required(release_id))
+    transaction.on_commit(lambda: alerts.backout_alert_enqueue(release_id))
     return release
-
-
-def notify_ops_backout_required(release_id: int) -> None:
-    """Email the ops group that a release waits for a back-out decision (after commit)."""
-    release = Release.objects.filter(pk=release_id).first()
-    if release is None or release.state != ReleaseState.BACKOUT_REQUIRED:
-        return
-    emails = list(Group.objects.filter(name="ops").values_list("user__email", flat=True))
-    emails = [e for e in emails if e]
-    if not emails:
-        return
-    send_mail(
-        subject=f"[releasemgmt] Back-out required: {release.number} {release.title}",
-        message=(
-            f"{release.number} ({release.title}) met a failure condition: {release.backout_condition}.\n"
-            f"Every installation not yet started is halted. Figures: {release.backout_figures}.\n"
-            f"Decide before {release.backout_deadline:%Y-%m-%d %H:%M} UTC — approve the back-out, or request an "
-            f"override with a reason (a second person confirms). Without a decision the back-out starts by itself."
-        ),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=emails,
-        fail_silently=True,
-    )
 
 
 @transaction.atomic
