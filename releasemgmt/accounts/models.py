@@ -108,3 +108,44 @@ class ApiToken(models.Model):
         if self.is_expired:
             return "expired"
         return "active"
+
+
+FEED_TOKEN_PREFIX = "rmf_"  # noqa: S105 (a public prefix, not a secret)
+
+
+def new_raw_feed_token() -> str:
+    return FEED_TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+class FeedToken(models.Model):
+    """The secret part of a user's calendar feed address, for calendar apps that cannot sign in.
+    Only its SHA-256 digest is stored; the address is shown once. One active token per user:
+    renewing revokes the old one."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="feed_tokens"
+    )
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    hint = models.CharField(max_length=12, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "calendar feed token"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="accounts_feedtoken_one_active",
+                violation_error_message="You already have an active calendar feed address.",
+            )
+        ]
+
+    def __str__(self):
+        return f"Calendar feed of {self.user} ({self.hint}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

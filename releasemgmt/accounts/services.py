@@ -1,11 +1,18 @@
-"""Writes of accounts: API tokens and profile settings. Each is one transaction with its audit event."""
+"""Writes of accounts: API tokens, calendar feed tokens and profile settings. Each is one transaction with its audit event."""
 
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from releasemgmt.accounts.models import ApiToken, User, hash_token, new_raw_token
+from releasemgmt.accounts.models import (
+    ApiToken,
+    FeedToken,
+    User,
+    hash_token,
+    new_raw_feed_token,
+    new_raw_token,
+)
 from releasemgmt.core.exceptions import (
     DomainConflict,
     DomainPermissionDenied,
@@ -78,6 +85,51 @@ def api_token_revoke(*, token: ApiToken, by: User | None) -> ApiToken:
             token.save(update_fields=["revoked_at"])
             audit_record(actor=by, action="api_token.revoke", target=token)
     return token
+
+
+def feed_token_issue(*, user: User, by: User | None) -> tuple[FeedToken, str]:
+    """Give ``user`` a new calendar feed token and return it with the raw value (never stored,
+    shown once). An active token is revoked in the same transaction, so the old address stops
+    working at once (renewal). One transaction, audited like API tokens. The caller checks that
+    the user may read what the feed shows."""
+    if by is not None and by != user and not by.has_perm("accounts.change_feedtoken"):
+        raise DomainPermissionDenied("You can only create your own calendar feed address.")
+    raw = new_raw_feed_token()
+    try:
+        with transaction.atomic():
+            _feed_tokens_revoke(user=user, by=by)
+            token = FeedToken.objects.create(user=user, digest=hash_token(raw), hint=raw[:10])
+            audit_record(
+                actor=by,
+                action="feed_token.issue",
+                target=token,
+                after={"user": user.get_username(), "hint": token.hint},
+            )
+    except IntegrityError:
+        # Two renewals at the same moment: the other one won.
+        raise DomainConflict(
+            "A calendar feed address was created at the same moment: reload the page."
+        ) from None
+    return token, raw
+
+
+def feed_token_revoke(*, user: User, by: User | None) -> int:
+    """Revoke ``user``'s calendar feed token (idempotent): its address answers 404 from now on.
+    Returns how many were revoked (0 or 1)."""
+    if by is not None and by != user and not by.has_perm("accounts.change_feedtoken"):
+        raise DomainPermissionDenied("You can only revoke your own calendar feed address.")
+    with transaction.atomic():
+        return _feed_tokens_revoke(user=user, by=by)
+
+
+def _feed_tokens_revoke(*, user: User, by: User | None) -> int:
+    active = list(FeedToken.objects.select_for_update().filter(user=user, revoked_at__isnull=True))
+    now = timezone.now()
+    for token in active:
+        token.revoked_at = now
+        token.save(update_fields=["revoked_at"])
+        audit_record(actor=by, action="feed_token.revoke", target=token)
+    return len(active)
 
 
 def user_update_preferences(*, user: User, time_zone: str) -> User:
