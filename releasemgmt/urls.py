@@ -47,5 +47,7 @@ urlpatterns = [
     path("cmdb/import/", include("cmdb.import_urls")),
     path("cmdb/", include("cmdb.urls")),
     path("", include("dsl_dhs.urls")),
+    # The home page: the role dashboards (before core's, which keeps "core:home" as its name).
+    path("", include("kpis.dashboards.urls")),
     path("", include("releasemgmt.core.urls")),
 ]

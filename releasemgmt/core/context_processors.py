@@ -3,7 +3,7 @@ from django.urls import NoReverseMatch, reverse
 # (label, URL name, permission needed or None). An entry shows once its URL exists — features
 # add their pages, the navigation follows — and only to users who may see it.
 NAVIGATION = [
-    ("Home", "core:home", None),
+    ("Home", "dashboards:home", None),
     ("Releases", "releases:release-list", "releases.view_release"),
     ("Pipeline", "releases:pipeline", "releases.view_release"),
     ("Back-out queue", "releases:backout-queue", "releases.view_release"),

@@ -9,7 +9,6 @@ from django.template import loader
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from releasemgmt.accounts import roles
 from releasemgmt.core.selectors import health_report
 
 
@@ -22,20 +21,8 @@ def healthz(request):
     return JsonResponse(report, status=200 if healthy else 503)
 
 
-def home(request):
-    """Who you are, your roles and what you may do, the system health, and where to go next."""
-    healthy, report = health_report()
-    context = {
-        "role_labels": [roles.ROLE_LABELS.get(name, name) for name in request.user.role_names],
-        "actions": roles.actions_for(request.user),
-        "health": report,
-        "healthy": healthy,
-    }
-    return render(request, "core/home.html", context)
-
-
 def health_panel(request):
-    """The home page's health panel, refreshed by htmx."""
+    """The dashboard's health card, refreshed by htmx."""
     healthy, report = health_report()
     return render(request, "core/partials/_health.html", {"health": report, "healthy": healthy})
 

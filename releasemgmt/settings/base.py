@@ -124,7 +124,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "accounts:login"
-LOGIN_REDIRECT_URL = "core:home"
+LOGIN_REDIRECT_URL = "dashboards:home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
 # Sessions end after this much idle time: the cookie is renewed on every request.
@@ -320,6 +320,9 @@ WEBHOOK_SWEEP_AFTER_SECONDS = env.integer("WEBHOOK_SWEEP_AFTER_SECONDS", 30, min
 # Health: worker and beat heartbeats older than this make /healthz answer 503.
 HEARTBEAT_INTERVAL_SECONDS = env.integer("HEARTBEAT_INTERVAL_SECONDS", 15, minimum=1)
 HEARTBEAT_MAX_AGE_SECONDS = env.integer("HEARTBEAT_MAX_AGE_SECONDS", 90, minimum=5)
+
+# Dashboards: an installing release with no target report for this long is shown as stuck.
+DASHBOARD_STUCK_MINUTES = env.integer("DASHBOARD_STUCK_MINUTES", 60, minimum=1)
 
 LOG_LEVEL = env.choice(
     "DJANGO_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

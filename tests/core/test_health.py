@@ -83,7 +83,7 @@ def test_pages_show_a_clear_error_when_the_database_is_down(client, user):
 
     client.force_login(user)
     client.raise_request_exception = False
-    with mock.patch("releasemgmt.core.views.health_report", side_effect=OperationalError("down")):
+    with mock.patch("kpis.dashboards.views.cards.assemble", side_effect=OperationalError("down")):
         response = client.get("/")
     assert response.status_code == 503
     assert "The database is unavailable right now" in response.content.decode()

@@ -1,0 +1,1 @@
+"""The role dashboards: the home page, one set of cards per role (``cards.CARDS``)."""
