@@ -114,6 +114,9 @@ class DiscrepancyFilterSet(django_filters.FilterSet):
     )
     detected_after = django_filters.IsoDateTimeFilter(field_name="detected_at", lookup_expr="gte")
     detected_before = django_filters.IsoDateTimeFilter(field_name="detected_at", lookup_expr="lt")
+    environment = django_filters.ChoiceFilter(
+        field_name="ci__environment", choices=Environment.choices, label="Environment (of the CI)"
+    )
 
     class Meta:
         model = Discrepancy

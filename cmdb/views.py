@@ -23,6 +23,7 @@ from cmdb.forms import (
     RetireForm,
 )
 from cmdb.models import ConfigurationItem, Discrepancy, InstalledSoftware, Licence, Relationship
+from releasemgmt.core.drill import drill_filters
 from releasemgmt.core.exceptions import DomainError, DomainValidationError
 
 PAGE_SIZES = (25, 50, 100, 200, 500)
@@ -401,6 +402,9 @@ def error_list(request):
             "query": query,
             "search": search,
             "open_counts": _open_counts(),
+            "drill_filters": drill_filters(
+                request, ("detected_after", "detected_before", "environment")
+            ),
         },
         status=400 if filterset.errors else 200,
     )

@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from kpis.metrics import metrics as kpi_metrics
 from releasemgmt.core import views as core_views
 from releasemgmt.core.api.views import ApiRootView
 
@@ -21,6 +22,7 @@ API_MODULES = [
     "releases.api.urls",
     "releases.api.deployment_urls",
     "releases.api.webhook_urls",
+    "kpis.api.urls",
 ]
 _api = [import_module(name) for name in API_MODULES]
 
@@ -31,6 +33,7 @@ api_v1 = [
 
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
+    path("metrics", kpi_metrics, name="metrics"),
     path("accounts/", include("releasemgmt.accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
@@ -44,6 +47,7 @@ urlpatterns = [
     ),
     path("releases/webhooks/", include("releases.webhooks.urls")),
     path("releases/", include("releases.urls")),
+    path("kpis/", include("kpis.urls")),
     path("cmdb/import/", include("cmdb.import_urls")),
     path("cmdb/", include("cmdb.urls")),
     path("", include("dsl_dhs.urls")),

@@ -1,8 +1,9 @@
 import django_filters
 from django.db.models import Q
 
-from releases.choices import ReleaseLevel, ReleaseState
-from releases.models import ChangeRequest, Release
+from cmdb.choices import Environment
+from releases.choices import Outcome, OverrideStatus, ReleaseLevel, ReleaseState
+from releases.models import BackoutOverride, ChangeRequest, Release
 
 
 class ReleaseFilterSet(django_filters.FilterSet):
@@ -19,6 +20,33 @@ class ReleaseFilterSet(django_filters.FilterSet):
     )
     owner = django_filters.CharFilter(field_name="owner__username", lookup_expr="iexact")
     q = django_filters.CharFilter(method="filter_q", label="Search number or title")
+    # What the KPI page drills down with: how and when releases ended, when back-outs were decided.
+    outcome = django_filters.MultipleChoiceFilter(choices=Outcome.choices)
+    environment = django_filters.ChoiceFilter(
+        field_name="release_unit__environment",
+        choices=Environment.choices,
+        label="Environment (of the release unit)",
+    )
+    ended_after = django_filters.IsoDateTimeFilter(
+        field_name="ended_at", lookup_expr="gte", label="Ended at or after (ISO 8601)"
+    )
+    ended_before = django_filters.IsoDateTimeFilter(
+        field_name="ended_at", lookup_expr="lt", label="Ended before (ISO 8601)"
+    )
+    decided_after = django_filters.IsoDateTimeFilter(
+        field_name="backout_decided_at",
+        lookup_expr="gte",
+        label="Back-out decided at or after (ISO 8601)",
+    )
+    decided_before = django_filters.IsoDateTimeFilter(
+        field_name="backout_decided_at",
+        lookup_expr="lt",
+        label="Back-out decided before (ISO 8601)",
+    )
+    backout_automatic = django_filters.BooleanFilter(
+        field_name="backout_started_automatically",
+        label="The back-out started by itself (nobody decided in time)",
+    )
 
     class Meta:
         model = Release
@@ -42,3 +70,26 @@ class ChangeRequestFilterSet(django_filters.FilterSet):
 
     def filter_q(self, queryset, name, value):
         return queryset.filter(Q(number__icontains=value) | Q(title__icontains=value))
+
+
+class BackoutOverrideFilterSet(django_filters.FilterSet):
+    """Shared by the overrides page (where the KPI page's override counts drill down to)."""
+
+    status = django_filters.MultipleChoiceFilter(choices=OverrideStatus.choices)
+    release = django_filters.CharFilter(field_name="release__number", lookup_expr="iexact")
+    level = django_filters.ChoiceFilter(field_name="release__level", choices=ReleaseLevel.choices)
+    unit = django_filters.NumberFilter(
+        field_name="release__release_unit_id", label="Release unit (id)"
+    )
+    environment = django_filters.ChoiceFilter(
+        field_name="release__release_unit__environment", choices=Environment.choices
+    )
+    category = django_filters.NumberFilter(field_name="release__category_id", label="Category (id)")
+    requested_after = django_filters.IsoDateTimeFilter(field_name="requested_at", lookup_expr="gte")
+    requested_before = django_filters.IsoDateTimeFilter(field_name="requested_at", lookup_expr="lt")
+    confirmed_after = django_filters.IsoDateTimeFilter(field_name="confirmed_at", lookup_expr="gte")
+    confirmed_before = django_filters.IsoDateTimeFilter(field_name="confirmed_at", lookup_expr="lt")
+
+    class Meta:
+        model = BackoutOverride
+        fields = ["status", "release"]

@@ -106,3 +106,10 @@ def backout_queue():
         .annotate(target_total=Count("targets"))
         .order_by("backout_deadline", "pk")
     )
+
+
+def override_list():
+    """Back-out overrides with their release and the two people, newest first."""
+    return BackoutOverride.objects.select_related(
+        "release", "release__release_unit", "requested_by", "confirmed_by"
+    ).order_by("-requested_at", "-pk")

@@ -12,6 +12,7 @@ urlpatterns = [
     path("changes/<int:pk>/", views.change_detail, name="change-detail"),
     path("backout-queue/", views.backout_queue, name="backout-queue"),
     path("backout-queue/list/", views.backout_queue_list, name="backout-queue-list"),
+    path("overrides/", views.override_list, name="override-list"),
     path("freeze-windows/", views.freeze_window_list, name="freeze-window-list"),
     path("freeze-windows/new/", views.freeze_window_create, name="freeze-window-create"),
     path(

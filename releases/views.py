@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from cmdb.choices import SERVICE_KINDS
 from cmdb.models import ConfigurationItem
+from releasemgmt.core.drill import drill_filters
 from releasemgmt.core.exceptions import DomainConflict, DomainError, DomainValidationError
 from releasemgmt.core.services import record_delete
 from releases import selectors, selectors_deployment, services
@@ -33,7 +34,7 @@ from releases.choices import (
     RolloutTaskStatus,
     TestResult,
 )
-from releases.filtersets import ChangeRequestFilterSet, ReleaseFilterSet
+from releases.filtersets import BackoutOverrideFilterSet, ChangeRequestFilterSet, ReleaseFilterSet
 from releases.forms import (
     ApproveBackoutForm,
     BackoutPlanForm,
@@ -138,8 +139,57 @@ def release_list(request):
         "units": ConfigurationItem.objects.filter(kind__in=SERVICE_KINDS)
         .order_by("identifier")
         .values_list("id", "identifier"),
+        "drill_filters": drill_filters(request, RELEASE_DRILL_FILTERS),
     }
     return render(request, "releases/release_list.html", context, status=200 if valid else 400)
+
+
+# Filters the list has no control for; they arrive from the KPI page and the dashboards.
+RELEASE_DRILL_FILTERS = (
+    "outcome",
+    "environment",
+    "category",
+    "ended_after",
+    "ended_before",
+    "decided_after",
+    "decided_before",
+    "backout_automatic",
+)
+
+
+@permission_required("releases.view_backoutoverride", raise_exception=True)
+def override_list(request):
+    """Back-out overrides: who asked to continue, why, and who confirmed — the list behind the
+    KPI page's override counts. A fixed number of queries whatever the number of rows."""
+    filterset = BackoutOverrideFilterSet(
+        request.GET or None, queryset=selectors_deployment.override_list()
+    )
+    valid = not filterset.is_bound or filterset.is_valid()
+    queryset = filterset.qs if filterset.is_bound and valid else filterset.queryset
+    total = queryset.count()
+    page, size, query = _paginate(request, queryset, count=total)
+    context = {
+        "filterset": filterset,
+        "page": page,
+        "page_size": size,
+        "query": query,
+        "total": total,
+        "statuses": OverrideStatus.choices,
+        "drill_filters": drill_filters(request, OVERRIDE_DRILL_FILTERS),
+    }
+    return render(request, "releases/override_list.html", context, status=200 if valid else 400)
+
+
+OVERRIDE_DRILL_FILTERS = (
+    "environment",
+    "level",
+    "unit",
+    "category",
+    "requested_after",
+    "requested_before",
+    "confirmed_after",
+    "confirmed_before",
+)
 
 
 @permission_required("releases.view_release", raise_exception=True)

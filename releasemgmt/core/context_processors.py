@@ -11,6 +11,7 @@ NAVIGATION = [
     ("CMDB", "cmdb:ci-list", "cmdb.view_configurationitem"),
     ("Licences", "cmdb:licence-list", "cmdb.view_licence"),
     ("Errors", "cmdb:error-list", "cmdb.view_discrepancy"),
+    ("KPIs", "kpis:kpi-page", "kpis.view_kpisnapshot"),
     ("DSL", "dsl_dhs:product-list", "dsl_dhs.view_softwareproduct"),
     ("DHS", "dsl_dhs:stock-list", "dsl_dhs.view_stock"),
     ("API docs", "api-docs", None),

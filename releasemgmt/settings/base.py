@@ -309,7 +309,17 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=47),
         "options": {"expires": 3000},
     },
+    "kpis-rollup": {
+        "task": "kpis.tasks.kpi_rollup",
+        "schedule": float(env.integer("KPI_ROLLUP_SECONDS", 300, minimum=10)),
+        "options": {"expires": 600},
+    },
 }
+
+# /metrics (Prometheus text format): a scraper presents METRICS_TOKEN as a bearer token, or
+# scrapes from an address in METRICS_ALLOWED_IPS (addresses or networks). Neither set: 401.
+METRICS_TOKEN = env.string("METRICS_TOKEN", "")
+METRICS_ALLOWED_IPS = env.listing("METRICS_ALLOWED_IPS", [])
 
 # Inbound webhooks: signing secrets are Fernet-encrypted at rest when this key is set (generate
 # with `python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`).

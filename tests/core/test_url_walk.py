@@ -16,6 +16,7 @@ ALLOWED = {
     "accounts/login/": "the login page",
     "admin/login/": "the admin's login page",
     "api/v1/webhooks/": "signed webhooks (authenticated by signature)",
+    "metrics": "Prometheus scrapes (a bearer token or an allow-listed address; else 401)",
 }
 SAMPLES = {
     "int": "1",
@@ -77,6 +78,7 @@ def test_allow_listed_pages_answer_anonymously(client):
     assert client.get("/accounts/login/").status_code == 200
     assert client.get("/healthz").status_code in (200, 503)
     assert client.get("/admin/login/").status_code == 200
+    assert client.get("/metrics").status_code == 401
 
 
 def test_anonymous_api_post_is_401_not_a_csrf_error(client):

@@ -1,0 +1,115 @@
+"""The KPI page and its CSV export: both read the snapshots through ``kpi_report``."""
+
+import csv
+
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+
+from kpis.charts import bar_chart
+from kpis.definitions import PeriodKind
+from kpis.forms import KpiFilterForm
+from kpis.selectors import format_value, kpi_report, kpi_rollup_status
+
+GROUPS = ("Process", "Discipline", "Delivery")
+
+
+def _form(request) -> KpiFilterForm:
+    return KpiFilterForm(request.GET or None)
+
+
+@permission_required("kpis.view_kpisnapshot", raise_exception=True)
+def kpi_page(request):
+    """One chart per KPI over the last 12 weeks or months (or 30 days), the current value
+    against its target, the parts, and the list behind every number."""
+    form = _form(request)
+    if form.is_bound and not form.is_valid():
+        return render(request, "kpis/kpi_page.html", {"form": form, "groups": []}, status=400)
+    filters = form.filters()
+    report = kpi_report(filters)
+    cards = [
+        {
+            "result": result,
+            "value": format_value(result.kpi, result.current.value),
+            "previous": format_value(result.kpi, result.previous.value) if result.previous else "",
+            "target": format_value(result.kpi, result.target) if result.target is not None else "",
+            "rows": [(p, format_value(result.kpi, p.value)) for p in reversed(result.points)],
+            "chart": mark_safe(  # noqa: S308 — built by kpis.charts, every text escaped there
+                bar_chart(result, chart_id=f"chart-{result.kpi.key}", period=filters.period)
+            ),
+        }
+        for result in report
+    ]
+    query = request.GET.copy()
+    switch = {}
+    for kind in PeriodKind.values:
+        query["period"] = kind
+        query.pop("from", None)
+        switch[kind] = query.urlencode()
+    context = {
+        "form": form,
+        "filters": filters,
+        "groups": [(name, [c for c in cards if c["result"].kpi.group == name]) for name in GROUPS],
+        "period": filters.period,
+        "period_label": PeriodKind(filters.period).label.lower(),
+        "switch": switch,
+        "export_query": request.GET.urlencode(),
+        "rollup": kpi_rollup_status(),
+        "now": timezone.now(),
+    }
+    return render(request, "kpis/kpi_page.html", context)
+
+
+@permission_required("kpis.view_kpisnapshot", raise_exception=True)
+def kpi_export(request):
+    """What the page shows, as CSV: one row per KPI and period."""
+    form = _form(request)
+    if form.is_bound and not form.is_valid():
+        errors = "; ".join(f"{name}: {' '.join(m)}" for name, m in form.errors.items())
+        return HttpResponse(errors, status=400, content_type="text/plain; charset=utf-8")
+    filters = form.filters()
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="kpis-{filters.period}-{timezone.now():%Y%m%d}.csv"'
+    )
+    writer = csv.writer(response)
+    writer.writerow(
+        [
+            "kpi",
+            "label",
+            "unit",
+            "period",
+            "period_start",
+            "period_end",
+            "value",
+            "target",
+            "status",
+            "level",
+            "unit_id",
+            "environment",
+            "category_id",
+        ]
+    )
+    for result in kpi_report(filters):
+        for point in result.points:
+            current = point is result.current
+            writer.writerow(
+                [
+                    result.kpi.key,
+                    result.kpi.label,
+                    result.kpi.unit,
+                    point.label,
+                    point.start.isoformat(),
+                    point.end.isoformat(),
+                    "" if point.value is None else point.value,
+                    "" if result.target is None else result.target,
+                    result.status if current else "",
+                    filters.level,
+                    filters.unit or "",
+                    filters.environment,
+                    filters.category or "",
+                ]
+            )
+    return response
