@@ -47,6 +47,7 @@ urlpatterns = [
     ),
     path("releases/webhooks/", include("releases.webhooks.urls")),
     path("releases/", include("releases.urls")),
+    path("calendar/", include("releases.calendar.urls")),
     path("kpis/", include("kpis.urls")),
     path("cmdb/import/", include("cmdb.import_urls")),
     path("cmdb/", include("cmdb.urls")),

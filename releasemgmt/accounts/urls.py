@@ -20,4 +20,6 @@ urlpatterns = [
     ),
     path("", views.account, name="account"),
     path("tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),
+    path("calendar-feed/", views.feed_token_issue, name="feed-token-issue"),
+    path("calendar-feed/revoke/", views.feed_token_revoke, name="feed-token-revoke"),
 ]

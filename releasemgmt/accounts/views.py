@@ -1,13 +1,15 @@
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
 from releasemgmt.accounts import roles, services
 from releasemgmt.accounts.forms import ApiTokenForm, PreferencesForm
-from releasemgmt.accounts.models import ApiToken
+from releasemgmt.accounts.models import ApiToken, FeedToken
 from releasemgmt.core.exceptions import DomainError
 
 
@@ -18,12 +20,13 @@ class LoginView(auth_views.LoginView):
 
 
 def account(request):
-    """The signed-in user's page: roles, preferences and API tokens."""
+    """The signed-in user's page: roles, preferences, API tokens and the calendar feed."""
     user = request.user
     token_form = ApiTokenForm()
     preferences_form = PreferencesForm(initial={"time_zone": user.time_zone})
     # Shown once, after the redirect that follows its creation (so a reload never re-posts).
     new_token = request.session.pop("new_token", None) if request.method == "GET" else None
+    new_feed_url = request.session.pop("new_feed_url", None) if request.method == "GET" else None
     if request.method == "POST" and "issue_token" in request.POST:
         token_form = ApiTokenForm(request.POST)
         if token_form.is_valid():
@@ -53,6 +56,9 @@ def account(request):
         "token_form": token_form,
         "preferences_form": preferences_form,
         "new_token": new_token,
+        "new_feed_url": new_feed_url,
+        "feed_token": FeedToken.objects.filter(user=user, revoked_at__isnull=True).first(),
+        "may_subscribe": _may_subscribe(user),
         "role_labels": [roles.ROLE_LABELS.get(name, name) for name in user.role_names],
         "actions": roles.actions_for(user),
     }
@@ -66,3 +72,41 @@ def token_revoke(request, pk):
     services.api_token_revoke(token=token, by=request.user)
     messages.success(request, f"Token “{token.name}” revoked.")
     return redirect("accounts:account")
+
+
+# The calendar feed shows releases: only for those who may view them (the feed checks it again
+# on every fetch). The address is reversed by name, so accounts imports nothing of releases.
+FEED_PERMISSION = "releases.view_release"
+FEED_URL_NAME = "calendar:feed"
+
+
+def _may_subscribe(user) -> bool:
+    return user.has_perm(FEED_PERMISSION)
+
+
+@require_POST
+def feed_token_issue(request):
+    """Create the calendar feed address, or renew it (the old address stops working). The new
+    address is shown once, after the redirect."""
+    if not _may_subscribe(request.user):
+        raise PermissionDenied(
+            "You may not view releases, so there is no calendar to subscribe to."
+        )
+    try:
+        _, raw = services.feed_token_issue(user=request.user, by=request.user)
+    except DomainError as error:
+        messages.error(request, str(error.message))
+        return redirect(f"{reverse('accounts:account')}#calendar-feed")
+    request.session["new_feed_url"] = request.build_absolute_uri(
+        reverse(FEED_URL_NAME, kwargs={"token": raw})
+    )
+    return redirect(f"{reverse('accounts:account')}#calendar-feed")
+
+
+@require_POST
+def feed_token_revoke(request):
+    if services.feed_token_revoke(user=request.user, by=request.user):
+        messages.success(
+            request, "Calendar feed address revoked: calendars subscribed to it stop updating."
+        )
+    return redirect(f"{reverse('accounts:account')}#calendar-feed")

@@ -6,6 +6,7 @@ NAVIGATION = [
     ("Home", "dashboards:home", None),
     ("Releases", "releases:release-list", "releases.view_release"),
     ("Pipeline", "releases:pipeline", "releases.view_release"),
+    ("Calendar", "calendar:calendar", "releases.view_release"),
     ("Back-out queue", "releases:backout-queue", "releases.view_release"),
     ("Webhooks", "webhooks:delivery-list", "releases.view_webhookdelivery"),
     ("CMDB", "cmdb:ci-list", "cmdb.view_configurationitem"),

@@ -17,7 +17,11 @@ ALLOWED = {
     "admin/login/": "the admin's login page",
     "api/v1/webhooks/": "signed webhooks (authenticated by signature)",
     "metrics": "Prometheus scrapes (a bearer token or an allow-listed address; else 401)",
+    "calendar/feed/": "calendar feeds (the secret token in the address is the credential)",
 }
+# htmx fragments polled from every page: anonymous callers get 403, so an expired session never
+# swaps the login page into the page.
+REFUSED_WITH_403 = {"releases/backout-queue/badge/": "the top bar's back-out badge"}
 SAMPLES = {
     "int": "1",
     "slug": "sample",
@@ -69,6 +73,8 @@ def test_anonymous_visitors_are_refused(client, path):
         )
     elif path.startswith("/admin/"):
         assert response.status_code == 302 and "/login/" in response["Location"], path
+    elif path.lstrip("/") in REFUSED_WITH_403:
+        assert response.status_code == 403, f"{path} answered {response.status_code}"
     else:
         assert response.status_code == 302, f"{path} answered {response.status_code}"
         assert response["Location"].startswith("/accounts/login/"), path
