@@ -30,7 +30,7 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.functions import Coalesce, Trunc
+from django.db.models.functions import Cast, Coalesce, Trunc
 from django.utils import timezone
 
 from cmdb.models import Discrepancy
@@ -137,9 +137,9 @@ def _errors(kind, low, high):
         .annotate(
             k_start=_period("detected_at", kind),
             k_level=Value(""),
-            k_unit_id=Value(None, output_field=IntegerField()),
+            k_unit_id=Cast(Value(None), IntegerField()),
             k_environment=Coalesce(F("ci__environment"), Value("")),
-            k_category_id=Value(None, output_field=IntegerField()),
+            k_category_id=Cast(Value(None), IntegerField()),
             k_source=F("source"),
         )
         .values("k_start", *(f"k_{d}" for d in DIMENSIONS))
