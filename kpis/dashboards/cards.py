@@ -32,7 +32,7 @@ class Card:
 
 def _health(*, user, now) -> dict:
     healthy, report = health_report()
-    # A failing check comes before everything; a healthy system after every other card.
+    # A failing check comes right after the back-outs; a healthy system after every other card.
     return {"health": report, "healthy": healthy, "count": 0 if healthy else 1}
 
 
@@ -187,7 +187,7 @@ CARDS: list[Card] = [
         "health",
         "System health",
         frozenset(roles.ROLES),
-        5,
+        15,
         T + "health.html",
         _health,
         tone="bad",

@@ -193,18 +193,30 @@ def live_deployments(*, now) -> dict:
 
 
 def halts_and_automatic_backouts(*, now, days: int = 7) -> dict:
-    """Halts (a failure condition met) and back-outs that started by themselves because nobody
-    decided in time, in the last ``days`` days, from the releases' timelines. Two queries."""
+    """Halts (a failure condition met, from the releases' timelines) and releases whose back-out
+    started by itself because nobody decided in time, in the last ``days`` days, with the newest
+    of both events. Three queries."""
     since = now - timedelta(days=days)
-    events = ReleaseTransition.objects.filter(at__gte=since).filter(
-        Q(name="require_backout") | Q(name="approve_backout", by_name=SYSTEM_ACTOR)
+    halts = ReleaseTransition.objects.filter(at__gte=since, name="require_backout").count()
+    automatic = Release.objects.filter(
+        backout_started_automatically=True, backout_decided_at__gte=since
+    ).count()
+    events = list(
+        ReleaseTransition.objects.filter(at__gte=since)
+        .filter(Q(name="require_backout") | Q(name="approve_backout", by_name=SYSTEM_ACTOR))
+        .select_related("release")
+        .order_by("-at", "-id")[:LIMIT]
     )
-    counts = events.aggregate(
-        halts=Count("pk", filter=Q(name="require_backout")),
-        automatic=Count("pk", filter=Q(name="approve_backout")),
-    )
-    rows = list(events.select_related("release").order_by("-at", "-id")[:LIMIT])
-    return {"count": counts["halts"] + counts["automatic"], **counts, "events": rows, "days": days}
+    return {
+        "count": halts + automatic,
+        "halts": halts,
+        "automatic": automatic,
+        "automatic_url": _url(
+            "releases:release-list", backout_automatic="true", decided_after=since.isoformat()
+        ),
+        "events": events,
+        "days": days,
+    }
 
 
 # Release manager
@@ -727,23 +739,24 @@ def licences_near_exhaustion(*, now) -> dict:
 
 
 def backout_overrides(*, now, days: int = 30) -> dict:
-    """Back-out overrides: those awaiting confirmation, those confirmed in the last ``days``
-    days, and the newest of every status. Two queries."""
-    counts = BackoutOverride.objects.aggregate(
+    """Back-out overrides requested in the last ``days`` days, newest first, with how many are
+    awaiting confirmation, confirmed and withdrawn. Two queries."""
+    since = now - timedelta(days=days)
+    recent = BackoutOverride.objects.filter(requested_at__gte=since)
+    counts = recent.aggregate(
         requested=Count("pk", filter=Q(status=OverrideStatus.REQUESTED)),
-        confirmed=Count(
-            "pk",
-            filter=Q(status=OverrideStatus.CONFIRMED, confirmed_at__gte=now - timedelta(days=days)),
-        ),
+        confirmed=Count("pk", filter=Q(status=OverrideStatus.CONFIRMED)),
+        withdrawn=Count("pk", filter=Q(status=OverrideStatus.WITHDRAWN)),
     )
     rows = list(
-        BackoutOverride.objects.select_related("release", "requested_by", "confirmed_by").order_by(
+        recent.select_related("release", "requested_by", "confirmed_by").order_by(
             "-requested_at", "-id"
         )[:LIMIT]
     )
     return {
-        "count": counts["requested"] + counts["confirmed"],
+        "count": counts["requested"] + counts["confirmed"] + counts["withdrawn"],
         **counts,
         "overrides": rows,
         "days": days,
+        "url": _url("releases:override-list", requested_after=since.isoformat()),
     }

@@ -672,7 +672,23 @@ def test_auditor_sees_overrides_and_automatic_backouts(client, role_user):
         confirmed_at=now,
     )
     BackoutOverride.objects.create(release=release, reason="Again", requested_by=asker)
-    halted = ReleaseFactory(state=S.BACKING_OUT, backout_started_automatically=True)
+    BackoutOverride.objects.create(  # too old for the card
+        release=release,
+        reason="Long ago",
+        requested_by=asker,
+        status=OverrideStatus.WITHDRAWN,
+        requested_at=now - timedelta(days=40),
+    )
+    halted = ReleaseFactory(
+        state=S.BACKING_OUT,
+        backout_started_automatically=True,
+        backout_decided_at=now - timedelta(days=1),
+    )
+    ReleaseFactory(  # decided automatically, but too long ago
+        state=S.BACKED_OUT,
+        backout_started_automatically=True,
+        backout_decided_at=now - timedelta(days=9),
+    )
     for name, by_name, ago in (
         ("require_backout", SYSTEM_ACTOR, 2),
         ("approve_backout", SYSTEM_ACTOR, 1),
@@ -690,9 +706,12 @@ def test_auditor_sees_overrides_and_automatic_backouts(client, role_user):
     client.force_login(role_user(roles.AUDITOR))
     response = client.get(HOME)
     overrides = card_data(response, "overrides")
-    assert (overrides["requested"], overrides["confirmed"]) == (1, 1)
+    assert (overrides["requested"], overrides["confirmed"], overrides["withdrawn"]) == (1, 1, 0)
+    assert [o.reason for o in overrides["overrides"]] == ["Again", "Lab hosts only"]
+    assert overrides["count"] == 2 == list_count(client, overrides["url"])
     halts = card_data(response, "halts")
     assert (halts["halts"], halts["automatic"]) == (1, 1)
+    assert list_count(client, halts["automatic_url"]) == 1
     assert "automatic back-out" in response.content.decode()
 
 
