@@ -54,7 +54,8 @@ def bar_chart(result: KpiResult, *, chart_id: str, period: str) -> str:
             f'<rect class="bar{current}{empty}" x="{x:.1f}" y="{y(value):.1f}" width="{bar:.1f}" '
             f'height="{height:.1f}"><title>{escape(point.label)}: {escape(format_value(kpi, point.value))}</title></rect>'
         )
-        if index % label_every == 0 or index == len(points) - 1:
+        last = index == len(points) - 1
+        if last or (index % label_every == 0 and len(points) - 1 - index >= label_every):
             parts.append(
                 f'<text class="tick" x="{x + bar / 2:.1f}" y="{HEIGHT - 6}" text-anchor="middle">'
                 f"{escape(point.label[-5:] if len(point.label) > 7 else point.label)}</text>"

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from kpis.charts import bar_chart
-from kpis.definitions import PeriodKind
+from kpis.definitions import UTC, PeriodKind
 from kpis.forms import KpiFilterForm
 from kpis.selectors import format_value, kpi_report, kpi_rollup_status
 
@@ -28,7 +28,8 @@ def kpi_page(request):
     if form.is_bound and not form.is_valid():
         return render(request, "kpis/kpi_page.html", {"form": form, "groups": []}, status=400)
     filters = form.filters()
-    report = kpi_report(filters)
+    today = timezone.now().astimezone(UTC).date()
+    report = kpi_report(filters, today=today)
     cards = [
         {
             "result": result,
@@ -36,6 +37,7 @@ def kpi_page(request):
             "previous": format_value(result.kpi, result.previous.value) if result.previous else "",
             "target": format_value(result.kpi, result.target) if result.target is not None else "",
             "rows": [(p, format_value(result.kpi, p.value)) for p in reversed(result.points)],
+            "running": result.current.end > today,
             "chart": mark_safe(  # noqa: S308 — built by kpis.charts, every text escaped there
                 bar_chart(result, chart_id=f"chart-{result.kpi.key}", period=filters.period)
             ),
@@ -57,9 +59,29 @@ def kpi_page(request):
         "switch": switch,
         "export_query": request.GET.urlencode(),
         "rollup": kpi_rollup_status(),
+        "active_filters": _described(form) if form.is_bound else [],
         "now": timezone.now(),
     }
     return render(request, "kpis/kpi_page.html", context)
+
+
+def _described(form) -> list[str]:
+    """The filters in force, as people read them."""
+    described = []
+    for name in ("level", "unit", "environment", "category"):
+        value = form.cleaned_data.get(name)
+        if value:
+            field = form.fields[name]
+            label = (
+                dict(field.choices).get(value, value)
+                if hasattr(field, "choices") and not hasattr(value, "pk")
+                else value
+            )
+            described.append(f"{name}: {label}")
+    for name, word in (("from", "from"), ("to", "to")):
+        if form.cleaned_data.get(name):
+            described.append(f"{word} {form.cleaned_data[name]:%Y-%m-%d}")
+    return described
 
 
 @permission_required("kpis.view_kpisnapshot", raise_exception=True)
