@@ -1,12 +1,9 @@
-from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from kpis.api import views
 
-router = SimpleRouter()  # the API root lists routers; the KPIs are plain views
+router = SimpleRouter()
+router.register("kpis", views.KpiViewSet, basename="kpi")
 
 app_name = "kpis-api"
-urlpatterns = [
-    path("kpis/", views.KpiListView.as_view(), name="kpi-list"),
-    path("kpis/<str:key>/series/", views.KpiSeriesView.as_view(), name="kpi-series"),
-]
+urlpatterns = router.urls

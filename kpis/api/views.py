@@ -1,9 +1,10 @@
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from kpis.api.serializers import KpiSerializer, KpiSeriesSerializer
 from kpis.definitions import KPI_BY_KEY, KPIS
@@ -84,24 +85,22 @@ def _filters(request):
     return form.filters()
 
 
-class KpiPermissionMixin:
+class KpiViewSet(viewsets.ViewSet):
+    """The KPIs read from their snapshots: every KPI's current value against its target, and one
+    KPI per period (the chart's data)."""
+
     permission_classes = [HasPermission.of("kpis.view_kpisnapshot")]
-
-
-class KpiListView(KpiPermissionMixin, APIView):
-    """Every KPI's current value (the period holding `to`, so far) against its target."""
+    lookup_field = "key"
+    lookup_value_regex = "[a-z_]+"
 
     @extend_schema(parameters=FILTERS, responses={200: KpiSerializer(many=True), **errors(400)})
-    def get(self, request):
+    def list(self, request):
+        """Every KPI's current value (the period holding `to`, so far) against its target."""
         filters = _filters(request)
         report = kpi_report(filters)
         return Response(
             KpiSerializer([kpi_data(r, filters.period) for r in report], many=True).data
         )
-
-
-class KpiSeriesView(KpiPermissionMixin, APIView):
-    """One KPI's value per period over a range: the chart's data."""
 
     @extend_schema(
         parameters=[
@@ -110,7 +109,9 @@ class KpiSeriesView(KpiPermissionMixin, APIView):
         ],
         responses={200: KpiSeriesSerializer, **errors(400, 404)},
     )
-    def get(self, request, key):
+    @action(detail=True, methods=["get"])
+    def series(self, request, key=None):
+        """One KPI's value per period over a range."""
         kpi = KPI_BY_KEY.get(key)
         if kpi is None:
             raise Http404(f"No KPI is called {key!r}.")
