@@ -145,7 +145,7 @@ def _quiet_since(last_report, state_changed_at, created_at):
 
 def backouts_waiting(*, now) -> dict:
     """Releases waiting for a back-out decision, soonest deadline first, with the open override
-    request: the back-out queue's first section. Three queries."""
+    request: the back-out queue's first section. Two queries."""
     releases = list(backout_queue().filter(state=S.BACKOUT_REQUIRED))
     return {
         "count": len(releases),
@@ -359,7 +359,7 @@ NEXT_TRANSITION = {
 def my_releases(*, user, now) -> dict:
     """The user's releases that are not closed or cancelled — those waiting for a decision or a
     fix first, then by installation date — each with its next step and what blocks it. A fixed
-    number of queries (at most nine) whatever the number of releases: counts are subqueries,
+    number of queries (at most eight) whatever the number of releases: counts are subqueries,
     the rows naming problems are prefetched, and the checks of ``Release.plan_problems`` & co.
     are answered from them (``next_step``)."""
     mine = Release.objects.filter(owner=user).exclude(state__in=FINAL_STATES)
