@@ -6,6 +6,8 @@ Playwright's sync API against pytest-django's ``live_server``.
 - ``login(page, user, password="pw-for-tests")`` signs in through the real form.
 - ``screenshot(page)`` saves ``test-results/screenshots/<test name>.png``; a failing test's page
   is saved as ``<test name>-failed.png`` whether or not it asked for a screenshot.
+- ``axe(page)`` runs axe-core (vendored: ``tests/e2e/vendor/axe.min.js``) with the WCAG 2.1 A/AA
+  rules and returns the serious and critical violations, so a test can ``assert axe(page) == []``.
 
 Every test module here sets ``pytestmark = [pytest.mark.browser, ...]``: the suite-wide conftest
 skips them when no Chromium is installed.
@@ -33,6 +35,8 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 DEFAULT_PASSWORD = "pw-for-tests"
+AXE_SCRIPT = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 TIMEOUT_MS = 10_000
 VIEWPORT = {"width": 1280, "height": 800}
 
@@ -130,3 +134,36 @@ def login(live_server):
         return page
 
     return sign_in
+
+
+@pytest.fixture
+def axe():
+    """``axe(page)`` → the serious and critical WCAG 2.1 A/AA violations on the page as it is
+    now, each ``{"id", "impact", "help", "nodes": [selector, …]}``; ``[]`` when there are none.
+    ``axe(page, include="#content")`` checks a part only."""
+
+    def run(page, include: str | None = None) -> list[dict]:
+        if not page.evaluate("typeof window.axe !== 'undefined'"):
+            page.add_script_tag(path=str(AXE_SCRIPT))
+        results = page.evaluate(
+            """async ([include, tags]) => {
+                const context = include ? { include: [include] } : document;
+                return await window.axe.run(context, {
+                    runOnly: { type: "tag", values: tags },
+                    resultTypes: ["violations"],
+                });
+            }""",
+            [include, AXE_TAGS],
+        )
+        return [
+            {
+                "id": violation["id"],
+                "impact": violation["impact"],
+                "help": violation["help"],
+                "nodes": [", ".join(map(str, node["target"])) for node in violation["nodes"]][:5],
+            }
+            for violation in results["violations"]
+            if violation["impact"] in ("serious", "critical")
+        ]
+
+    return run
