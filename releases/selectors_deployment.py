@@ -1,6 +1,6 @@
 """Reads for deployment: an agent's work, a release's progress, the back-out queue."""
 
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, Min, Prefetch, Q
 
 from releases.choices import (
     DistributionState,
@@ -105,6 +105,14 @@ def backout_queue():
         )
         .annotate(target_total=Count("targets"))
         .order_by("backout_deadline", "pk")
+    )
+
+
+def backout_waiting() -> dict:
+    """The top bar's badge: how many releases wait for a back-out decision and the soonest
+    deadline (``{"count": 0, "deadline": None}`` when none). One query."""
+    return Release.objects.filter(state=ReleaseState.BACKOUT_REQUIRED).aggregate(
+        count=Count("pk"), deadline=Min("backout_deadline")
     )
 
 

@@ -13,6 +13,7 @@ urlpatterns = [
     path("backout-queue/", views.backout_queue, name="backout-queue"),
     path("backout-queue/list/", views.backout_queue_list, name="backout-queue-list"),
     path("overrides/", views.override_list, name="override-list"),
+    path("backout-queue/badge/", views.backout_badge, name="backout-badge"),
     path("freeze-windows/", views.freeze_window_list, name="freeze-window-list"),
     path("freeze-windows/new/", views.freeze_window_create, name="freeze-window-create"),
     path(

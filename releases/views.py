@@ -8,7 +8,8 @@ import json
 import math
 
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
+from django.contrib.auth.decorators import login_not_required, permission_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count
@@ -16,6 +17,7 @@ from django.http import Http404, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from cmdb.choices import SERVICE_KINDS
@@ -1164,6 +1166,26 @@ def backout_queue(request):
 def backout_queue_list(request):
     """The queue alone, refreshed by htmx every 5 seconds (paused while a reason is typed)."""
     return _render_queue(request, partial=True)
+
+
+@login_not_required  # anonymous callers get 403, not the login page swapped into the top bar
+@never_cache
+@require_GET
+def backout_badge(request):
+    """The top bar's back-out badge, polled by htmx on every page of those who may approve
+    back-outs: how many releases wait for a decision and the soonest deadline (nothing when
+    none waits). 403 for everyone else."""
+    if not request.user.has_perm("releases.approve_backout"):
+        raise PermissionDenied
+    response = render(
+        request,
+        "releases/partials/_backout_badge.html",
+        {"backout_waiting": selectors_deployment.backout_waiting()},
+    )
+    # A poll is not activity: it must not keep an idle session alive. Without a session on the
+    # request, SessionMiddleware neither saves it nor renews the cookie.
+    del request.session
+    return response
 
 
 # Freeze windows.

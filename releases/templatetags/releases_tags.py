@@ -209,3 +209,14 @@ def figure_rows(figures) -> list[tuple[str, str]]:
 @register.filter
 def check_kind_label(kind: str) -> str:
     return CHECK_KIND_LABELS.get(kind, kind.replace("_", " ").capitalize())
+
+
+@register.filter
+def clock_until(moment) -> str:
+    """Time left until ``moment`` as a clock: ``12:31``, ``1:02:05``; ``0:00`` once passed."""
+    if moment is None:
+        return ""
+    seconds = max(int((moment - timezone.now()).total_seconds()), 0)
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
