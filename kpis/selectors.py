@@ -278,6 +278,44 @@ def kpi_report(filters: KpiFilters, *, keys=None, today: date | None = None) -> 
     return results
 
 
+SUMMARY_KEYS = (
+    "releases",
+    "backout_rate",
+    "licence_errors",
+    "cmdb_errors",
+    "overrides_confirmed",
+    "automatic_backouts",
+    "decision_time",
+)
+
+
+def kpi_summary(*, today: date) -> dict:
+    """The month so far for the dashboards: the four process KPIs and the discipline ones, each
+    against its target (four queries); ``count`` is how many miss their target."""
+    month = KpiFilters(period=PeriodKind.MONTH, first=today, last=today)
+    results = kpi_report(month, keys=set(SUMMARY_KEYS), today=today)
+    order = {key: index for index, key in enumerate(SUMMARY_KEYS)}
+    results.sort(key=lambda r: order[r.kpi.key])
+    rows = [
+        {
+            "key": r.kpi.key,
+            "label": r.kpi.label,
+            "value": format_value(r.kpi, r.current.value),
+            "target": format_value(r.kpi, r.target) if r.target is not None else "",
+            "better": r.kpi.better,
+            "status": r.status,
+            "drill": r.current.drills[0] if r.current.drills else None,
+        }
+        for r in results
+    ]
+    return {
+        "rows": rows,
+        "month": period_label(PeriodKind.MONTH, month.starts(today)[-1]),
+        # how many miss their target; no list shows exactly those, so the count links nowhere
+        "count": sum(1 for row in rows if row["status"] == "missed"),
+    }
+
+
 def kpi_rollup_status() -> dict:
     state = KpiRollupState.objects.filter(pk=1).first()
     if state is None or state.last_run_at is None:

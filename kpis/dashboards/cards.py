@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kpis.dashboards import selectors
+from kpis.definitions import UTC
+from kpis.selectors import kpi_summary
 from releasemgmt.accounts import roles
 from releasemgmt.core.selectors import health_report
 
@@ -181,6 +183,16 @@ CARDS: list[Card] = [
         T + "overrides.html",
         lambda *, user, now: selectors.backout_overrides(now=now),
         tone="info",
+    ),
+    Card(
+        "kpi-summary",
+        "KPIs this month",
+        frozenset({AUDITOR}),
+        97,
+        T + "kpi_summary.html",
+        lambda *, user, now: kpi_summary(today=now.astimezone(UTC).date()),
+        tone="warn",
+        wide=True,
     ),
     # Every role sees the health; its own partial refreshes it (core:health-panel).
     Card(

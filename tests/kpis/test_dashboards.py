@@ -79,7 +79,7 @@ ROLE_CARDS = {
         "licences-low",
         "health",
     },
-    roles.AUDITOR: {"overrides", "halts", "health"},
+    roles.AUDITOR: {"overrides", "halts", "kpi-summary", "health"},
 }
 
 

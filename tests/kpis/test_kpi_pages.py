@@ -164,7 +164,12 @@ def test_reads_take_a_fixed_number_of_queries(client, data, auditor, django_asse
     with django_assert_max_num_queries(12):
         assert client.get(reverse("kpis:kpi-page"), {"period": "day"}).status_code == 200
     with django_assert_max_num_queries(12):
-        assert client.get(reverse("kpis:kpi-page"), {"period": "week", "from": "2024-01-01"}).status_code == 200
+        assert (
+            client.get(
+                reverse("kpis:kpi-page"), {"period": "week", "from": "2024-01-01"}
+            ).status_code
+            == 200
+        )
 
 
 class TestMetrics:
@@ -204,3 +209,36 @@ class TestMetrics:
             for s in families["releasemgmt_deployment_targets"].samples
         }
         assert samples[(release.number, "targets")] == 4
+
+
+def test_readme_names_every_kpi():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## KPIs") : readme.index("## API overview")]
+    for kpi in KPIS:
+        assert f"**{kpi.label}** (`{kpi.key}`)" in section, kpi.key
+
+
+def test_auditor_dashboard_summarises_the_month(client, role_user, db):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.factories.cmdb import ConfigurationItemFactory
+    from tests.kpis.fixtures import ended_release
+
+    unit = ConfigurationItemFactory(service=True)
+    now = timezone.now()
+    ended_release(unit, state="closed", outcome="completed", ended_at=now - timedelta(minutes=5))
+    ended_release(unit, state="closed", outcome="backed_out", ended_at=now - timedelta(minutes=4))
+    KpiTarget.objects.create(kpi="backout_rate", value=5)
+    services.kpi_rollup_full()
+    client.force_login(role_user("auditor"))
+    html = client.get("/").content.decode()
+    card = html[html.index('id="card-kpi-summary"') :]
+    card = card[: card.index("</article>")]
+    assert "Back-outs" in card and "50 %" in card and "off target" in card
+    assert 'data-count="1"' in html[html.index('id="card-kpi-summary"') - 400 :][:600]
+    client.force_login(role_user("release_manager"))
+    assert 'id="card-kpi-summary"' not in client.get("/").content.decode()
