@@ -150,6 +150,7 @@ def seed(stdout) -> None:
         _seed_pilot(manager, categories, stdout)
         _seed_webhooks(stdout)
         stdout.write("Demo releases already present.")
+        _seed_history(categories, stdout)
         return
 
     billing, portal = units["billing"], units["customer-portal"]
@@ -264,6 +265,47 @@ def seed(stdout) -> None:
     _seed_webhooks(stdout)
     stdout.write(
         f"Demo releases: {Release.objects.count()} (closed baseline, requested, planned, testing, accepted)."
+    )
+    _seed_history(categories, stdout)
+
+
+# The units the past year's releases went to (their servers; the workplace's workstations).
+HISTORY_UNITS = (
+    "billing",
+    "customer-portal",
+    "identity",
+    "data-warehouse",
+    "monitoring",
+    "workplace",
+)
+
+
+def _seed_history(categories, stdout) -> None:
+    """A year of releases that ended — completed, backed out, cancelled — with their targets,
+    timelines, changes, a handful of overrides and one automatic back-out, and the CMDB and
+    licence errors found and resolved meanwhile: written in bulk once (recognised by its
+    production change requests), so the KPI page shows trends."""
+    from releases import demo_history
+
+    if demo_history.history_present():
+        return
+    units = demo_history.history_units(HISTORY_UNITS)
+    if not units:
+        return
+    counts = demo_history.history_generate(
+        releases=300,
+        targets_per_release=(1, 60),
+        errors=200,
+        months=12,
+        seed=2026,
+        users=demo_history.history_users(),
+        units=units,
+        categories=categories,
+    )
+    stdout.write(
+        f"Demo history: {counts['releases']} releases over the past year "
+        f"({counts['backed_out']} backed out, {counts['cancelled']} cancelled), "
+        f"{counts['errors']} CMDB and licence errors."
     )
 
 
