@@ -119,6 +119,7 @@ def test_the_badge_finds_ops_on_any_page_and_leads_to_the_decision_on_a_phone(
     expect(page.locator("#backout-badge a")).to_have_count(0)
     expect(page).to_have_title(re.compile(r"^Back-out queue · releasemgmt$"))
     assert_no_sideways_scroll(page)
+    screenshot(page, "queue-390-backing-out")
     release.refresh_from_db()
     assert release.state == S.BACKING_OUT
 
