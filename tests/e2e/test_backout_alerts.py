@@ -166,7 +166,7 @@ def test_an_override_is_requested_and_confirmed_on_a_phone(
     assert release.state == S.INSTALLING
 
 
-def test_people_who_may_not_approve_back_outs_get_no_badge_and_no_polling(page, login):
+def test_people_who_may_not_approve_back_outs_get_no_badge_and_no_polling(page, login, screenshot):
     # given a release waiting and a release manager (no approve_backout permission)
     halted_release()
     manager = UserFactory(username="rita", roles=["release_manager"])
@@ -174,9 +174,12 @@ def test_people_who_may_not_approve_back_outs_get_no_badge_and_no_polling(page, 
     page.on("request", lambda r: requests.append(r.url) if "badge" in r.url else None)
 
     # when they browse
+    page.set_viewport_size(WIDE)
     login(page, manager)
     page.goto("/cmdb/")
     page.wait_for_timeout(1500)
+    assert_no_sideways_scroll(page)
+    screenshot(page, "1440", full_page=False)
 
     # then no badge, no polling, a plain title
     expect(page.locator("#backout-badge")).to_have_count(0)
