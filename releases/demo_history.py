@@ -259,6 +259,7 @@ class _Release:
     endpoints: bool = False
     stop: str | None = None  # the state a cancelled release was cancelled in
     t: float = 0.0  # where the walk to deployment ended
+    pace: float = 1.0  # how fast this part of the year moves releases along
     i: float = 0.0  # the installation window's start
     window_length: float = 0.0
     window_end: float = 0.0
@@ -806,8 +807,8 @@ class _Generator:
         the state a cancelled release was cancelled in."""
         rng = self.rng
         manager = self.users.release_manager
-        # Lead times shrink a little over the year: the process gets faster.
-        pace = 1.15 - 0.3 * x
+        # Lead times shrink over the year (median about 150 h to 100 h): the process gets faster.
+        pace = release.pace = 1.1 - 0.6 * x
         hours = {
             ReleaseLevel.DELTA: (2, 30, 2, 24),
             ReleaseLevel.PACKAGE: (12, 72, 16, 72),
@@ -1014,7 +1015,7 @@ class _Generator:
         targets = release.targets
         n = len(targets)
         # Distribution starts on the hour (the window's start); installation 22 hours later.
-        d = release.t + rng.uniform(2, 48) * HOUR
+        d = release.t + rng.uniform(2, 36) * HOUR * release.pace
         d = math.ceil(d / HOUR) * HOUR
         i = d + 22 * HOUR
         release.base = anchor - timedelta(seconds=i)
@@ -1651,7 +1652,7 @@ class _Generator:
                     source, external = HISTORY_SOURCE, digest[:32]
                     number = f"CHG{2000000 + self._change_index:07d}"
                     url = f"https://servicenow.example.com/change_request.do?sys_id={external}"
-                approved = release.created_at - timedelta(hours=rng.uniform(1, 72))
+                approved = release.created_at - timedelta(hours=rng.uniform(1, 24))
                 if release.outcome == "cancelled" and rng.random() < 0.3:
                     approved = None  # cancelled before the CAB approved it
                 received = (approved or release.created_at) - timedelta(hours=rng.uniform(2, 120))
