@@ -7,7 +7,7 @@ and /metrics all read it."""
 import statistics
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from django.db.models import Q, Sum
 from django.urls import reverse
@@ -159,25 +159,35 @@ def _iso(day: date) -> str:
     return datetime.combine(day, time.min, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def drill_url(drill, filters: KpiFilters, start: date, end: date) -> str:
-    """The list behind a number, filtered so that its count equals the number."""
+def _drill_parts(drill, filters: KpiFilters) -> tuple[str, str, str]:
+    """(list page name, its fixed query, the name prefix of its period filters)."""
     page = dict(filters.page_params())
     params = dict(drill.params)
     if drill.target == "errors":
         page = {"environment": filters.environment} if filters.environment else {}
         params.setdefault("open", "")  # the error list shows only open ones unless told
-        window = {"detected_after": _iso(start), "detected_before": _iso(end)}
-        name = "cmdb:error-list"
+        name, prefix = "cmdb:error-list", "detected"
     elif drill.target == "overrides":
-        by = params.pop("by")
-        window = {f"{by}_after": _iso(start), f"{by}_before": _iso(end)}
-        name = "releases:override-list"
+        name, prefix = "releases:override-list", params.pop("by")
     else:
-        prefix = "decided" if params.pop("decided", None) else "ended"
-        window = {f"{prefix}_after": _iso(start), f"{prefix}_before": _iso(end)}
         name = "releases:release-list"
-    query = urlencode({**page, **params, **window}, doseq=True)
-    return f"{reverse(name)}?{query}"
+        prefix = "decided" if params.pop("decided", None) else "ended"
+    return name, urlencode({**page, **params}, doseq=True), prefix
+
+
+def drill_url(drill, filters: KpiFilters, start: date, end: date, *, cache=None) -> str:
+    """The list behind a number, filtered so that its count equals the number. ``cache`` (a
+    dict) keeps what does not depend on the period across the calls of one report."""
+    cache = {} if cache is None else cache
+    key = id(drill)  # one report: one set of filters; drills are module constants
+    if key not in cache:
+        name, fixed, prefix = _drill_parts(drill, filters)
+        if name not in cache:
+            cache[name] = reverse(name)
+        cache[key] = (cache[name], fixed, prefix)
+    path, fixed, prefix = cache[key]
+    window = f"{prefix}_after={quote(_iso(start))}&{prefix}_before={quote(_iso(end))}"
+    return f"{path}?{fixed}&{window}" if fixed else f"{path}?{window}"
 
 
 def _snapshot_sums(filters: KpiFilters, starts: list[date]) -> tuple[dict, dict, dict]:
@@ -227,6 +237,7 @@ def kpi_report(filters: KpiFilters, *, keys=None, today: date | None = None) -> 
     totals, samples, by_source = _snapshot_sums(filters, starts)
     targets = {t.kpi: t for t in KpiTarget.objects.all()}
     zero = dict.fromkeys(COUNT_MEASURES, 0)
+    urls: dict = {}
     results = []
     for kpi in KPIS:
         if keys is not None and kpi.key not in keys:
@@ -248,7 +259,7 @@ def kpi_report(filters: KpiFilters, *, keys=None, today: date | None = None) -> 
                     {
                         "label": drill.label,
                         "count": _measure(measures, drill.measures),
-                        "url": drill_url(drill, filters, start, end),
+                        "url": drill_url(drill, filters, start, end, cache=urls),
                     }
                     for drill in kpi.drills
                 ],
