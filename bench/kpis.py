@@ -198,9 +198,16 @@ def main():
     print(f"snapshot rows: {KpiSnapshot.objects.count():,}")
 
     # 3. Incremental rollup after 1,000 reports
+    import factory
+
     from releases.services import deployment
+    from tests import factories
     from tests.releases.test_deployment import make_release  # a release installing now
 
+    start = int(time.time() * 1000) % 10**9  # a re-run's factory rows do not collide
+    for value in vars(factories).values():
+        if isinstance(value, type) and issubclass(value, factory.django.DjangoModelFactory):
+            value.reset_sequence(start)
     release = make_release(targets=1_000, threshold=100)
     targets = list(release.targets.values_list("pk", flat=True))
     for number, target_id in enumerate(targets):

@@ -1,4 +1,5 @@
 from django.db import models
+from django.db.models.functions import Upper
 
 
 class ChangeRequest(models.Model):
@@ -33,6 +34,8 @@ class ChangeRequest(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # "releases of cancelled changes" matches the state without regard to case
+        indexes = [models.Index(Upper("state"), name="releases_change_state_upper")]
         constraints = [
             models.UniqueConstraint(
                 fields=["source_system", "external_id"],

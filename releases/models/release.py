@@ -176,6 +176,7 @@ class Release(ConcurrentTransitionMixin, models.Model):
     backout_decided_at = models.DateTimeField(
         null=True,
         blank=True,
+        db_index=True,
         help_text="When the back-out was approved, started by itself, or overridden.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -504,6 +505,8 @@ class ReleaseTransition(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
+        # the dashboards' "halts of the last 7 days" and the timeline of one kind of transition
+        indexes = [models.Index(fields=["name", "at"], name="releases_transition_name_at")]
 
     def __str__(self):
         return f"{self.release.number}: {self.source} → {self.target} by {self.by_name}"
