@@ -180,51 +180,54 @@ def main():
     }
     print("data:", ", ".join(f"{v:,} {k}" for k, v in counts.items()))
 
-    # 2. Full rollup vs the hand-written query, alternately
-    kpi_rollup_full()  # warm-up (caches, plans)
-    reference_query()
-    rollups, queries = [], []
-    for _ in range(args.rounds):
-        result = kpi_rollup_full()
-        rollups.append(result["seconds"])
-        seconds, rows = reference_query()
-        queries.append(seconds)
-    rollup, query = statistics.median(rollups), statistics.median(queries)
-    print(
-        f"full rollup {rollup:.2f} s ({result['rows']:,} snapshot rows) vs one hand-written query "
-        f"{query:.2f} s ({rows:,} rows): ratio {rollup / query:.2f} (goal ≤ 1.5)"
-        f"  [rollups {', '.join(f'{s:.2f}' for s in rollups)}; queries {', '.join(f'{s:.2f}' for s in queries)}]"
-    )
-    print(f"snapshot rows: {KpiSnapshot.objects.count():,}")
-
-    # 3. Incremental rollup after 1,000 reports
-    import factory
-
-    from releases.services import deployment
-    from tests import factories
-    from tests.releases.test_deployment import make_release  # a release installing now
-
-    start = int(time.time() * 1000) % 10**9  # a re-run's factory rows do not collide
-    for value in vars(factories).values():
-        if isinstance(value, type) and issubclass(value, factory.django.DjangoModelFactory):
-            value.reset_sequence(start)
-    release = make_release(targets=1_000, threshold=100)
-    targets = list(release.targets.values_list("pk", flat=True))
-    for number, target_id in enumerate(targets):
-        deployment.target_report(
-            target_id=target_id,
-            kind="installation",
-            status="succeeded" if number % 10 else "failed",
-            report_id=f"bench-{target_id}",
+    if not args.pages_only:
+        # 2. Full rollup vs the hand-written query, alternately
+        kpi_rollup_full()  # warm-up (caches, plans)
+        reference_query()
+        rollups, queries = [], []
+        for _ in range(args.rounds):
+            result = kpi_rollup_full()
+            rollups.append(result["seconds"])
+            seconds, rows = reference_query()
+            queries.append(seconds)
+        rollup, query = statistics.median(rollups), statistics.median(queries)
+        print(
+            f"full rollup {rollup:.2f} s ({result['rows']:,} snapshot rows) vs one hand-written query "
+            f"{query:.2f} s ({rows:,} rows): ratio {rollup / query:.2f} (goal ≤ 1.5)"
+            f"  [rollups {', '.join(f'{s:.2f}' for s in rollups)}; queries {', '.join(f'{s:.2f}' for s in queries)}]"
         )
-    late = Release.objects.filter(ended_at__lt=timezone.now() - timezone.timedelta(days=90)).first()
-    late.save()  # a late correction to a release that ended months ago
-    with CaptureQueriesContext(connection) as ctx:
-        result = kpi_rollup_dirty()
-    print(
-        f"incremental rollup after 1,000 reports and a late correction: {result['seconds'] * 1000:.0f} ms, "
-        f"{result['periods']} periods, {len(ctx.captured_queries)} queries (goal < 1 s)"
-    )
+        print(f"snapshot rows: {KpiSnapshot.objects.count():,}")
+
+        # 3. Incremental rollup after 1,000 reports
+        import factory
+
+        from releases.services import deployment
+        from tests import factories
+        from tests.releases.test_deployment import make_release  # a release installing now
+
+        start = int(time.time() * 1000) % 10**9  # a re-run's factory rows do not collide
+        for value in vars(factories).values():
+            if isinstance(value, type) and issubclass(value, factory.django.DjangoModelFactory):
+                value.reset_sequence(start)
+        release = make_release(targets=1_000, threshold=100)
+        targets = list(release.targets.values_list("pk", flat=True))
+        for number, target_id in enumerate(targets):
+            deployment.target_report(
+                target_id=target_id,
+                kind="installation",
+                status="succeeded" if number % 10 else "failed",
+                report_id=f"bench-{target_id}",
+            )
+        late = Release.objects.filter(
+            ended_at__lt=timezone.now() - timezone.timedelta(days=90)
+        ).first()
+        late.save()  # a late correction to a release that ended months ago
+        with CaptureQueriesContext(connection) as ctx:
+            result = kpi_rollup_dirty()
+        print(
+            f"incremental rollup after 1,000 reports and a late correction: {result['seconds'] * 1000:.0f} ms, "
+            f"{result['periods']} periods, {len(ctx.captured_queries)} queries (goal < 1 s)"
+        )
 
     # 4. Pages at one connection
     from releasemgmt.accounts.services import api_token_issue

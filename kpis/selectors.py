@@ -224,6 +224,23 @@ def _snapshot_sums(filters: KpiFilters, starts: list[date]) -> tuple[dict, dict,
     return totals, samples, by_source
 
 
+SINGULAR = {
+    "releases": "release",
+    "errors": "error",
+    "requests": "request",
+    "overrides": "override",
+    "decisions": "decision",
+    "back-outs": "back-out",
+}
+
+
+def _counted(label: str, count: int) -> str:
+    """The drill label agreeing with its count ("1 completed release")."""
+    if count != 1:
+        return label
+    return " ".join(SINGULAR.get(word, word) for word in label.split(" "))
+
+
 def _days(kind: str, start: date, end: date, today: date) -> int:
     if start <= today < end:
         return (today - start).days + 1
@@ -257,7 +274,7 @@ def kpi_report(filters: KpiFilters, *, keys=None, today: date | None = None) -> 
                 parts=[(label, _measure(measures, names)) for label, names in kpi.parts],
                 drills=[
                     {
-                        "label": drill.label,
+                        "label": _counted(drill.label, _measure(measures, drill.measures)),
                         "count": _measure(measures, drill.measures),
                         "url": drill_url(drill, filters, start, end, cache=urls),
                     }
