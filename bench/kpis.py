@@ -137,6 +137,9 @@ def main():
     parser.add_argument("--rounds", type=int, default=3, help="A B rounds of rollup vs query")
     parser.add_argument("--requests", type=int, default=200, help="per page at one connection")
     parser.add_argument(
+        "--pages-only", action="store_true", help="only the page timings (data and rollup kept)"
+    )
+    parser.add_argument(
         "--keep", action="store_true", help="keep the generated data (re-run faster)"
     )
     args = parser.parse_args()
