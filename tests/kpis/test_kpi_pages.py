@@ -242,3 +242,18 @@ def test_auditor_dashboard_summarises_the_month(client, role_user, db):
     assert 'data-count="1"' in html[html.index('id="card-kpi-summary"') - 400 :][:600]
     client.force_login(role_user("release_manager"))
     assert 'id="card-kpi-summary"' not in client.get("/").content.decode()
+
+
+def test_overrides_page_filters_and_refuses_bad_input(client, data, role_user, user):
+    client.force_login(role_user("auditor"))
+    listed = client.get(
+        reverse("releases:override-list"),
+        {"confirmed_after": "2026-11-01T00:00:00Z", "confirmed_before": "2026-12-01T00:00:00Z"},
+    )
+    assert listed.status_code == 200
+    assert "1 override match the filters" in listed.content.decode()
+    bad = client.get(reverse("releases:override-list"), {"requested_after": "yesterday-ish"})
+    assert bad.status_code == 400
+    assert "requested_after" in bad.content.decode()
+    client.force_login(user)
+    assert client.get(reverse("releases:override-list")).status_code == 403
