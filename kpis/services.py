@@ -5,6 +5,8 @@ category[, source]`` over the records it counts — releases by when they ended,
 CMDB and licence errors by when they were found, overrides by when they were requested and
 confirmed, back-out decisions by when they were taken. No row passes through Python.
 
+- Days are computed from the records; weeks and months are added up from their days' rows
+  (every measure is a count or a list of samples, so the sums are exact and cheap).
 - ``kpi_rollup_full()`` recomputes everything, one transaction per period kind.
 - ``kpi_rollup_dirty()`` (beat, every ``KPI_ROLLUP_SECONDS``) finds records changed since its
   watermark, marks the periods they count in dirty, always refreshes the current periods, and
@@ -247,12 +249,17 @@ def kpi_rollup_full() -> dict:
     run_at = timezone.now()
     span = _data_span()
     rows = 0
-    for kind in PeriodKind.values:
+    for kind in PeriodKind.values:  # days first: weeks and months are added up from them
         with transaction.atomic():
             KpiSnapshot.objects.filter(period=kind).delete()
             if span is not None:
-                first, last = period_start(kind, span[0]), span[1]
-                rows += _compute(kind, first, period_end(kind, period_start(kind, last)), run_at)
+                start, last = period_start(kind, span[0]), span[1]
+                if kind == PeriodKind.DAY:
+                    rows += _compute(kind, start, period_end(kind, last), run_at)
+                else:
+                    while start <= last:
+                        rows += _compute_from_days(kind, start, run_at)
+                        start = period_end(kind, start)
             KpiDirtyPeriod.objects.filter(period=kind).delete()
     seconds = time.monotonic() - started
     KpiRollupState.objects.update_or_create(
@@ -315,8 +322,50 @@ def kpi_periods_mark_dirty(*, since: date) -> int:
     return len(periods)
 
 
+def _samples_merged(column: str) -> str:
+    """SQL merging the JSON sample arrays of a group into one (NULL when every row has none).
+    The samples are whole numbers, so joining the arrays' inner texts is exact."""
+    if connection.vendor == "postgresql":
+        inner = f"string_agg(NULLIF(btrim({column}::text, '[]'), ''), ',')"
+        merged = f"('[' || COALESCE({inner}, '') || ']')::jsonb"
+    else:
+        inner = f"group_concat(NULLIF(trim({column}, '[]'), ''), ',')"
+        merged = f"'[' || COALESCE({inner}, '') || ']'"
+    return f"CASE WHEN count({column}) = 0 THEN NULL ELSE {merged} END"
+
+
+def _compute_from_days(kind: str, start: date, computed_at: datetime) -> int:
+    """Write a week's or a month's snapshot rows by adding up its days' rows: every measure is
+    a count or a list of samples, both additive, so this equals computing it from the records
+    — at the cost of reading a few hundred snapshot rows instead of the period's records."""
+    quote = connection.ops.quote_name
+    table = quote(KpiSnapshot._meta.db_table)
+    dimensions = [
+        quote(KpiSnapshot._meta.get_field(d.removesuffix("_id")).column) for d in DIMENSIONS
+    ]
+    counts = [f"SUM({quote(m)})" for m in COUNT_MEASURES]
+    samples = [_samples_merged(quote(m)) for m in SAMPLE_MEASURES]
+    measures = [quote(m) for m in (*COUNT_MEASURES, *SAMPLE_MEASURES)]
+    columns = [quote("period"), quote("start"), *dimensions, *measures, quote("computed_at")]
+    # only model column names are formatted in; values are parameters
+    statement = (
+        f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608
+        f"SELECT %s, %s, {', '.join(dimensions)}, {', '.join(counts + samples)}, %s "
+        f"FROM {table} WHERE {quote('period')} = %s AND {quote('start')} >= %s "
+        f"AND {quote('start')} < %s GROUP BY {', '.join(dimensions)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            statement,
+            [kind, start, computed_at, PeriodKind.DAY, start, period_end(kind, start)],
+        )
+        return cursor.rowcount
+
+
 def kpi_period_recompute(*, kind: str, start: date, computed_at: datetime | None = None) -> bool:
-    """Recompute one dirty period in one transaction; False when another run holds it."""
+    """Recompute one dirty period in one transaction; False when another run holds it. A day is
+    computed from the records; a week or a month from its days — so it waits (stays dirty, False)
+    while any of its days is dirty, rather than add up figures about to change."""
     computed_at = computed_at or timezone.now()
     with transaction.atomic():
         claimed = (
@@ -326,8 +375,19 @@ def kpi_period_recompute(*, kind: str, start: date, computed_at: datetime | None
         )
         if claimed is None:
             return False
+        end = period_end(kind, start)
+        if (
+            kind != PeriodKind.DAY
+            and KpiDirtyPeriod.objects.filter(
+                period=PeriodKind.DAY, start__gte=start, start__lt=end
+            ).exists()
+        ):
+            return False
         KpiSnapshot.objects.filter(period=kind, start=start).delete()
-        _compute(kind, start, period_end(kind, start), computed_at)
+        if kind == PeriodKind.DAY:
+            _compute(kind, start, end, computed_at)
+        else:
+            _compute_from_days(kind, start, computed_at)
         claimed.delete()
     return True
 
@@ -344,9 +404,9 @@ def kpi_rollup_dirty(*, now: datetime | None = None) -> dict:
     periods |= _periods_of([now])
     _mark(periods)
     done = 0
-    for kind, start in KpiDirtyPeriod.objects.order_by("start", "period").values_list(
-        "period", "start"
-    ):
+    # days first: weeks and months are added up from them
+    dirty = KpiDirtyPeriod.objects.values_list("period", "start")
+    for kind, start in sorted(dirty, key=lambda p: (p[0] != PeriodKind.DAY, p[1], p[0])):
         done += kpi_period_recompute(kind=kind, start=start, computed_at=now)
     seconds = time.monotonic() - started
     KpiRollupState.objects.filter(pk=1).update(
