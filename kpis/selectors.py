@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from urllib.parse import quote, urlencode
 
-from django.db.models import Q, Sum
+from django.db.models import Count, Max, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -345,11 +345,25 @@ def kpi_summary(*, today: date) -> dict:
 
 
 def kpi_rollup_status() -> dict:
+    """When the rollup last ran, whether that is too long ago, and a ``stamp`` that changes
+    whenever the snapshots or the targets may have changed (for caching what they show): two
+    queries."""
     state = KpiRollupState.objects.filter(pk=1).first()
-    if state is None or state.last_run_at is None:
-        return {"last_run_at": None, "stale": True}
-    stale = timezone.now() - state.last_run_at > timedelta(minutes=30)
-    return {"last_run_at": state.last_run_at, "stale": stale}
+    targets = KpiTarget.objects.aggregate(changed=Max("updated_at"), count=Count("pk"))
+    last_run_at = state.last_run_at if state is not None else None
+    stamp = "|".join(
+        str(part)
+        for part in (
+            last_run_at,
+            state.last_full_at if state is not None else None,
+            targets["changed"],
+            targets["count"],
+        )
+    )
+    if last_run_at is None:
+        return {"last_run_at": None, "stale": True, "stamp": stamp}
+    stale = timezone.now() - last_run_at > timedelta(minutes=30)
+    return {"last_run_at": last_run_at, "stale": stale, "stamp": stamp}
 
 
 __all__ = ["PERCENT", "KpiFilters", "KpiResult", "drill_url", "format_value", "kpi_report"]

@@ -7,6 +7,8 @@ import re
 from datetime import date
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -161,15 +163,44 @@ def test_reads_take_a_fixed_number_of_queries(client, data, auditor, django_asse
     client.get(reverse("kpis:kpi-page"))  # warm the session and permission caches
     services.kpi_periods_mark_dirty(since=date(2025, 1, 1))
     services.kpi_rollup_dirty()
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(13):
         assert client.get(reverse("kpis:kpi-page"), {"period": "day"}).status_code == 200
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(13):
         assert (
             client.get(
                 reverse("kpis:kpi-page"), {"period": "week", "from": "2024-01-01"}
             ).status_code
             == 200
         )
+
+
+def test_cards_are_rendered_once_per_rollup_and_targets(
+    client, data, auditor, django_assert_max_num_queries
+):
+    """The cards are cached, but a new target or a new rollup shows at once."""
+    client.force_login(auditor)
+    page = reverse("kpis:kpi-page")
+
+    def cards():
+        html = client.get(page, NOVEMBER).content.decode()
+        return html[html.index('<section class="kpi-group"') :]
+
+    first = cards()
+    assert "target ≤ 5 %" not in first
+    with django_assert_max_num_queries(9):  # no snapshot or target read: the cards are cached
+        assert cards() == first
+    target = KpiTarget.objects.create(kpi="backout_rate", value=5)
+    assert "target ≤ 5 %" in cards()
+    target.value = 7
+    target.save()
+    assert "target ≤ 7 %" in cards()
+    target.delete()
+    assert "target ≤" not in cards()
+
+    services.kpi_rollup_full()
+    with CaptureQueriesContext(connection) as queries:
+        assert cards() == first  # the same figures …
+    assert any("kpis_kpisnapshot" in q["sql"] for q in queries)  # … read afresh after a rollup
 
 
 class TestMetrics:
