@@ -632,6 +632,8 @@ def test_change_manager_sees_releases_of_cancelled_changes(client, role_user):
     going_on.change_requests.add(cancelled, also, ChangeRequestFactory())
     stopped = ReleaseFactory(state=S.CANCELLED)
     stopped.change_requests.add(cancelled)
+    closed = ReleaseFactory(state=S.CLOSED)  # history: nothing left to stop
+    closed.change_requests.add(cancelled)
     fine = ReleaseFactory(state=S.PLANNED)
     fine.change_requests.add(ChangeRequestFactory(state="scheduled"))
     client.force_login(role_user(roles.CHANGE_MANAGER))
