@@ -1,5 +1,5 @@
 """The CSV import page, its sample files and its API endpoint: thin wrappers around
-``cmdb.imports.import_csv``, which checks and writes."""
+``cmdb.imports.run.import_csv``, which checks and writes."""
 
 from pathlib import Path
 
@@ -17,14 +17,9 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cmdb.imports import (
-    IMPORTERS,
-    ImportReport,
-    attributes_by_kind,
-    import_csv,
-    max_bytes,
-    max_size_text,
-)
+from cmdb.imports.base import ImportReport, attributes_by_kind
+from cmdb.imports.reading import max_bytes, max_size_text
+from cmdb.imports.run import IMPORTERS, import_csv
 from releasemgmt.core.api.permissions import HasPermission
 from releasemgmt.core.api.views import ERROR, FORBIDDEN, UNAUTHENTICATED
 from releasemgmt.core.exceptions import DomainError, DomainPermissionDenied

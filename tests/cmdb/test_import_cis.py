@@ -6,7 +6,7 @@ import textwrap
 import pytest
 from django.conf import settings
 
-from cmdb.imports import import_csv
+from cmdb.imports.run import import_csv
 from cmdb.models import ConfigurationItem
 from releasemgmt.core.models import AuditEvent
 from tests.factories import (
@@ -309,15 +309,15 @@ def test_updating_two_thousand_rows_is_bulk_too(django_assert_max_num_queries):
 def test_a_race_on_the_same_identifier_writes_nothing_and_says_so(monkeypatch):
     """Between the check and the write someone else creates the same identifier: the unique
     index refuses the insert, everything rolls back and the report says why."""
-    from cmdb import imports
+    from cmdb.imports.cis import CIImporter
 
-    original = imports.CIImporter.write
+    original = CIImporter.write
 
     def racing_write(self):
         ConfigurationItemFactory(identifier="WEB-02")
         original(self)
 
-    monkeypatch.setattr(imports.CIImporter, "write", racing_write)
+    monkeypatch.setattr(CIImporter, "write", racing_write)
     report = run("identifier,name,kind\nweb-01,A,server\nweb-02,B,server\n")
     assert not report.written
     assert "changed while this file was being imported" in report.errors[0].message

@@ -6,8 +6,9 @@ import random
 import pytest
 from django.test import override_settings
 
-from cmdb import imports
-from cmdb.imports import IMPORTERS, import_csv
+from cmdb.imports import reading
+from cmdb.imports.base import Problem
+from cmdb.imports.run import IMPORTERS, import_csv
 from cmdb.models import ConfigurationItem
 
 pytestmark = pytest.mark.django_db
@@ -146,7 +147,7 @@ def test_a_long_description_within_the_csv_limit_is_stored():
 
 
 def test_more_rows_than_the_limit_are_refused(monkeypatch):
-    monkeypatch.setattr(imports, "MAX_ROWS", 5)
+    monkeypatch.setattr(reading, "MAX_ROWS", 5)
     rows = "".join(f"h-{n},H,server\n" for n in range(6))
     assert "more than 5 data rows" in only_message(run("identifier,name,kind\n" + rows)).message
     assert run("identifier,name,kind\n" + rows[: rows.index("h-5")]).written
@@ -182,8 +183,8 @@ def test_the_default_limit_is_ten_megabytes():
 def test_problems_read_like_sentences():
     report = run("identifier,name,kind\nweb-01,Web,rack\n")
     assert str(report.errors[0]).startswith("row 2, column kind: “rack” is not one of server")
-    assert str(imports.Problem(None, "", "The file is empty.")) == "file: The file is empty."
-    assert str(imports.Problem(4, "licence", "No seat.", "warning")) == (
+    assert str(Problem(None, "", "The file is empty.")) == "file: The file is empty."
+    assert str(Problem(4, "licence", "No seat.", "warning")) == (
         "warning: row 4, column licence: No seat."
     )
 

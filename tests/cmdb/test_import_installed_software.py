@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from cmdb.imports import import_csv
+from cmdb.imports.run import import_csv
 from cmdb.models import Discrepancy, InstalledSoftware
 from cmdb.services import installed_software_record
 from tests.factories import (

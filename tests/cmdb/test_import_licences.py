@@ -5,7 +5,7 @@ from datetime import date
 
 import pytest
 
-from cmdb.imports import import_csv
+from cmdb.imports.run import import_csv
 from cmdb.models import Licence
 from tests.factories import (
     ConfigurationItemFactory,

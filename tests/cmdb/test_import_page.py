@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 from django.urls import reverse
 
-from cmdb.imports import IMPORTERS, import_csv
+from cmdb.imports.run import IMPORTERS, import_csv
 from cmdb.models import ConfigurationItem, Licence
 from tests.api_mixins import grant
 from tests.factories import (
@@ -215,7 +215,7 @@ def test_each_kind_needs_its_own_permissions(client):
 
 
 def test_the_docs_describe_every_column_and_attribute():
-    from cmdb.imports import attribute_names
+    from cmdb.imports.base import attribute_names
 
     docs = (SAMPLES.parent / "import-format.md").read_text()
     for kind, importer in IMPORTERS.items():

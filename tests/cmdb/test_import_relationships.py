@@ -3,7 +3,7 @@ cycles — including cycles that only the file's own rows close."""
 
 import pytest
 
-from cmdb.imports import import_csv
+from cmdb.imports.run import import_csv
 from cmdb.models import Relationship
 from releasemgmt.core.models import AuditEvent
 from tests.factories import ConfigurationItemFactory, RelationshipFactory, UserFactory

@@ -204,12 +204,13 @@ def test_upload_anonymous_is_401(api_client):
 
 def test_large_upload_is_spooled_to_disk_and_hashed_in_chunks(cm_api, media, settings, monkeypatch):
     from dsl_dhs import services
+    from dsl_dhs.services import versions
 
     # given a body over Django's in-memory threshold: it arrives as a temporary file
     settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
     data = hashlib.sha256(b"seed").digest() * (3 * 1024 * 1024 // 32)
     seen = {"file": None, "largest_chunk": 0}
-    real_upload, real_digest = services.software_version_upload, services._digest
+    real_upload, real_digest = services.software_version_upload, versions._digest
 
     def spy_upload(**kwargs):
         seen["file"] = type(kwargs["file"]).__name__
@@ -224,14 +225,14 @@ def test_large_upload_is_spooled_to_disk_and_hashed_in_chunks(cm_api, media, set
         return real_digest(counted(), **kwargs)
 
     monkeypatch.setattr(services, "software_version_upload", spy_upload)
-    monkeypatch.setattr(services, "_digest", spy_digest)
+    monkeypatch.setattr(versions, "_digest", spy_digest)
     # when
     response = create_multipart(cm_api, SoftwareProductFactory(), data=data, declared=sha256(data))
     # then
     assert response.status_code == 201, response.content
     assert response.json()["size"] == len(data)
     assert seen["file"] == "TemporaryUploadedFile"
-    assert 0 < seen["largest_chunk"] <= services.HASH_CHUNK_BYTES < len(data)
+    assert 0 < seen["largest_chunk"] <= versions.HASH_CHUNK_BYTES < len(data)
     version = SoftwareVersion.objects.get(pk=response.json()["id"])
     with version.artefact.open("rb") as stored:
         assert hashlib.sha256(stored.read()).hexdigest() == sha256(data)

@@ -111,17 +111,17 @@ def test_batch_takes_the_least_recently_checked_first():
 
 
 def test_a_version_replaced_while_being_hashed_is_skipped(monkeypatch):
-    from dsl_dhs import services
+    from dsl_dhs.services import versions
 
     version = SoftwareVersionFactory(status=VersionStatus.DRAFT)
-    real = services._stored_digest
+    real = versions._stored_digest
 
     def replaced_meanwhile(name):
         result = real(name)
         SoftwareVersion.objects.filter(pk=version.pk).update(sha256="f" * 64)
         return result
 
-    monkeypatch.setattr(services, "_stored_digest", replaced_meanwhile)
+    monkeypatch.setattr(versions, "_stored_digest", replaced_meanwhile)
     assert verify_artefacts() == {"skipped": 1}
     assert not ArtefactCheck.objects.exists()
 

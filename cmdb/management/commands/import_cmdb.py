@@ -4,7 +4,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from cmdb.imports import IMPORTERS, import_csv
+from cmdb.imports.run import IMPORTERS, import_csv
 
 
 class Command(BaseCommand):
