@@ -27,7 +27,6 @@ from releases.services.levels import (
     release_baseline,
     release_fill_full_contents,
 )
-from releases.services.lifecycle import before
 
 PLAN_FIELDS = (
     "title",
@@ -348,8 +347,8 @@ def test_item_sign_off(
     return item
 
 
-@before("plan_rollout")
-def _create_rollout_tasks(release: Release, by) -> None:
+def rollout_tasks_create(release: Release, by) -> None:
+    """Before ``plan_rollout``: the communication and training tasks (waived as the category says)."""
     category = release.category
     tasks = []
     for kind, waived, text in (

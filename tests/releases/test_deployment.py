@@ -138,6 +138,50 @@ def test_freeze_window_blocks_installation_and_an_emergency_override_is_logged(m
     assert release.transitions.last().details == {"freeze_override": True}
 
 
+def test_a_change_manager_who_may_not_install_cannot_install_through_the_freeze_override():
+    # issue 11: the emergency install was a side door around the permission to install
+    release = make_release(state=S.DISTRIBUTED, targets=2)
+    FreezeWindow.objects.create(
+        start=timezone.now() - timedelta(hours=1),
+        end=timezone.now() + timedelta(days=1),
+        reason="Year-end freeze",
+    )
+    change_manager = UserFactory(roles=["change_manager"])
+    with pytest.raises(DomainPermissionDenied):
+        services.release_transition(release=release, name="install", by=change_manager)
+
+    with pytest.raises(DomainPermissionDenied):
+        deployment.release_install_with_freeze_override(
+            release=release, by=change_manager, reason="Payment outage: CHG0031999"
+        )
+
+    release.refresh_from_db()
+    assert release.state == S.DISTRIBUTED
+    assert not release.transitions.exists()
+
+
+def test_the_freeze_override_is_refused_when_no_freeze_applies():
+    release = make_release(state=S.DISTRIBUTED, targets=2)
+    FreezeWindow.objects.create(  # another environment's freeze: not this release's
+        start=timezone.now() - timedelta(hours=1),
+        end=timezone.now() + timedelta(days=1),
+        reason="Lab rebuild",
+        scope="environment",
+        environment="test",
+    )
+    emergency = UserFactory(roles=["release_manager", "change_manager"])
+
+    with pytest.raises(DomainConflict) as refused:
+        deployment.release_install_with_freeze_override(
+            release=release, by=emergency, reason="Payment outage: CHG0031999"
+        )
+
+    assert "No freeze window applies to the installation window" in refused.value.message
+    release.refresh_from_db()
+    assert release.state == S.DISTRIBUTED
+    assert not release.transitions.exists()
+
+
 def test_picker_releases_only_due_installations_outside_freezes(manager):
     release = make_release(state=S.DISTRIBUTED, targets=4, wave_size=2, wave_interval_minutes=60)
     services.release_transition(release=release, name="install", by=manager)
