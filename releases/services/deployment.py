@@ -766,8 +766,7 @@ def met_condition(
             condition.kind == FailureConditionKind.WINDOW_ENDED_WITH_PENDING
             and release.installation_end is not None
             and release.installation_end <= now
-            and release.state
-            in (ReleaseState.DISTRIBUTING, ReleaseState.DISTRIBUTED, ReleaseState.INSTALLING)
+            and release.state in (ReleaseState.DISTRIBUTING, ReleaseState.INSTALLING)
             and numbers["installed"] < numbers["targets"]
         ):
             return f"the installation window ended with {numbers['targets'] - numbers['installed']} of {numbers['targets']} targets not installed"
