@@ -325,6 +325,20 @@ def test_override_needs_a_second_person(waiting_release, role_user):
     assert first.username in step.reason
 
 
+def test_a_backout_with_nothing_to_undo_is_complete_at_once(waiting_release, role_user):
+    # given: no target had started installing
+    waiting_release.targets.update(installation_state=IS.HALTED)
+
+    release = services.release_transition(
+        release=waiting_release, name="approve_backout", by=role_user("ops")
+    )
+
+    assert release.state == S.BACKED_OUT
+    steps = list(release.transitions.order_by("id").values_list("name", "by_name", "details"))
+    assert [name for name, _, _ in steps[-2:]] == ["approve_backout", "complete_backout"]
+    assert steps[-1][1:] == ("system", {"targets": 0})
+
+
 def test_deadline_passed_starts_the_backout_by_itself(waiting_release):
     later = waiting_release.backout_deadline + timedelta(seconds=1)
     assert deployment.watchdog(now=later)["backout_started"] == 1
