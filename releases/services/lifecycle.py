@@ -9,9 +9,11 @@ reports, the watchdog, a met failure condition) take a transition with ``take_tr
 same table and checks, without locking again.
 
 The steps live in the modules of their domain (test scope in ``levels``, roll-out tasks in
-``planning``, the verification engine, deployment and back-out, status callbacks); they do not
-import this module, and none of them takes a transition itself — a step that calls for one says so
-in the table (``then``)."""
+``planning``, the verification engine, deployment and back-out, status callbacks) and are imported
+here by name. No step takes a transition itself: a step that calls for one says so in the table
+(``then``). Of those modules only ``deployment`` takes transitions too (reports, the watchdog,
+back-out decisions, the emergency install); it reaches this module when those run, not when it is
+imported."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
