@@ -1,8 +1,12 @@
-"""Admin for raw data. Releases move only through their transitions (the state is read-only here);
-reports, overrides, verification runs and the timeline are evidence and are not edited."""
+"""Admin for raw data. Releases, their targets and change requests are shown, not edited: a
+release moves only through its transitions and its plan changes through the plan service (the
+pages and the API), with their checks and audit events. Reports, overrides, verification runs
+and the timeline are evidence. Reference data (categories, unit components, freeze windows) is
+edited here with an audit event."""
 
 from django.contrib import admin
 
+from releases.admin_base import AuditedAdmin, ReadOnlyAdmin
 from releases.models import (
     BackoutOverride,
     ChangeRequest,
@@ -21,20 +25,12 @@ from releases.webhooks.admin import register as register_webhooks
 register_webhooks()
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 class ReleaseItemInline(admin.TabularInline):
+    """The contents change through the plan service (level rules, authorised versions)."""
+
     model = ReleaseItem
     extra = 0
+    can_delete = False
     raw_id_fields = [
         "software_version",
         "replaces_version",
@@ -42,6 +38,12 @@ class ReleaseItemInline(admin.TabularInline):
         "hardware_model",
         "change_request",
     ]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 class ReleaseTransitionInline(admin.TabularInline):
@@ -56,7 +58,11 @@ class ReleaseTransitionInline(admin.TabularInline):
 
 
 @admin.register(Release)
-class ReleaseAdmin(admin.ModelAdmin):
+class ReleaseAdmin(ReadOnlyAdmin):
+    """Read-only: the state, the timestamps and outcome set by transitions, the counters kept by
+    deployment reports and the back-out record belong to the state machine; the plan changes
+    through ``release_update_plan`` (frozen once planned, audited)."""
+
     list_display = [
         "number",
         "title",
@@ -68,44 +74,43 @@ class ReleaseAdmin(admin.ModelAdmin):
     ]
     list_filter = ["state", "level", "category"]
     search_fields = ["number", "title"]
-    readonly_fields = [
-        "number",
-        "state",
-        "outcome",
-        "state_changed_at",
-        "backout_required_at",
-        "backout_deadline",
-        "backout_condition",
-        "backout_figures",
-    ]
     raw_id_fields = ["release_unit", "owner", "created_by"]
     filter_horizontal = ["change_requests"]
     inlines = [ReleaseItemInline, ReleaseTransitionInline]
 
 
 @admin.register(ChangeRequest)
-class ChangeRequestAdmin(admin.ModelAdmin):
+class ChangeRequestAdmin(ReadOnlyAdmin):
+    """Read-only: change requests come from their source system (``change_request_upsert``, which
+    orders updates by the source's version) or are entered through the API."""
+
     list_display = ["number", "title", "source_system", "state", "planned_start", "updated_at"]
     list_filter = ["source_system", "state"]
     search_fields = ["number", "title", "external_id"]
 
 
 @admin.register(ReleaseCategory)
-class ReleaseCategoryAdmin(admin.ModelAdmin):
+class ReleaseCategoryAdmin(AuditedAdmin):
     list_display = ["name", "waives_communication", "waives_training", "waives_backout_rehearsal"]
 
 
 @admin.register(UnitComponent)
-class UnitComponentAdmin(admin.ModelAdmin):
+class UnitComponentAdmin(AuditedAdmin):
     list_display = ["unit", "product"]
     raw_id_fields = ["unit", "product"]
 
 
 @admin.register(FreezeWindow)
-class FreezeWindowAdmin(admin.ModelAdmin):
+class FreezeWindowAdmin(AuditedAdmin):
     list_display = ["start", "end", "scope", "environment", "release_unit", "reason"]
     list_filter = ["scope"]
-    raw_id_fields = ["release_unit", "created_by"]
+    raw_id_fields = ["release_unit"]
+    readonly_fields = ["created_by"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(ReleaseTarget)

@@ -12,7 +12,6 @@ from cmdb.models import ConfigurationItem
 from dsl_dhs.choices import VersionStatus
 from dsl_dhs.models import HardwareModel, SoftwareVersion
 from releases.choices import (
-    DistributionMethod,
     DistributionState,
     FailureConditionKind,
     FreezeScope,
@@ -207,18 +206,6 @@ class ScheduleForm(ServiceErrorsMixin, forms.ModelForm):
             for name in self.DEPLOYMENT_FIELDS:
                 if name not in self.data:
                     del self.fields[name]
-
-    def clean(self):
-        data = super().clean()
-        method = data.get("distribution_method")
-        tool = (data.get("deployment_tool") or "").strip()
-        if (
-            method == DistributionMethod.DEPLOYMENT_TOOL
-            and "deployment_tool" in self.fields
-            and not tool
-        ):
-            self.add_error("deployment_tool", "Name the deployment tool that reports back.")
-        return data
 
     def validate_unique(self):
         """Constraints (window order) are checked by the service's ``full_clean``."""

@@ -295,7 +295,9 @@ def _render_detail(
         "install_freezes": install_freezes,
         "emergency_form": (
             decision_forms.get("emergency") or EmergencyInstallForm()
-            if install_freezes and request.user.has_perm("releases.override_freeze")
+            if install_freezes
+            and request.user.has_perm("releases.override_freeze")
+            and request.user.has_perm(services.transition_permission("install"))
             else None
         ),
     }
@@ -743,13 +745,11 @@ def _freeze_problem(release: Release, freezes) -> str:
 
 
 def _install_freezes(release: Release) -> list[FreezeWindow]:
-    """Freezes that would refuse ``install`` now (only asked while the release is distributed)."""
-    if release.state != S.DISTRIBUTED or not (
-        release.installation_start and release.installation_end
-    ):
+    """Freezes that would refuse ``install`` now (only asked while the release is distributed):
+    while there are any, and only then, the emergency install is offered."""
+    if release.state != S.DISTRIBUTED:
         return []
-    start = max(timezone.now(), release.installation_start)
-    return deployment.freezes_overlapping(start, release.installation_end, release=release)
+    return deployment.install_freezes(release)
 
 
 def _target_query(params) -> str:

@@ -7,7 +7,7 @@ from django.db import connection
 from django.utils import timezone
 
 from releasemgmt.core.choices import Component
-from releasemgmt.core.models import AuditEvent, Heartbeat
+from releasemgmt.core.models import Heartbeat
 
 OK = "ok"
 
@@ -69,15 +69,3 @@ def health_report() -> tuple[bool, dict]:
     checks.update({str(k): v for k, v in _check_heartbeats().items()})
     healthy = all(value == OK for value in checks.values())
     return healthy, {"status": OK if healthy else "unhealthy", "checks": checks}
-
-
-def audit_events_for(target, *, limit: int = 100):
-    from django.contrib.contenttypes.models import ContentType
-
-    return (
-        AuditEvent.objects.filter(
-            content_type=ContentType.objects.get_for_model(target), object_id=str(target.pk)
-        )
-        .select_related("actor")
-        .order_by("-occurred_at", "-id")[:limit]
-    )

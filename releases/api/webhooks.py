@@ -180,10 +180,6 @@ class WebhookSourceCreateSerializer(WebhookSourceSerializer):
         fields = [*WebhookSourceSerializer.Meta.fields, "secret"]
 
 
-class SecretShownOnceSerializer(serializers.Serializer):
-    secret = serializers.CharField(help_text="Shown this once only: store it in the sender.")
-
-
 class SourceWithSecretSerializer(WebhookSourceSerializer):
     secret = serializers.CharField(read_only=True, help_text="Shown this once only.")
 

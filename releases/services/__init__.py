@@ -27,7 +27,7 @@ from releases.services.planning import (
     rollout_task_complete,
     test_item_sign_off,
 )
-from releases.services.verification import release_verify, run_verification
+from releases.services.verification import run_verification
 
 __all__ = [
     "REASON_REQUIRED",
@@ -48,7 +48,6 @@ __all__ = [
     "release_targets_set",
     "release_transition",
     "release_update_plan",
-    "release_verify",
     "rollout_task_complete",
     "run_verification",
     "test_item_sign_off",

@@ -44,13 +44,24 @@ from releases.models import (
     ReleaseTarget,
 )
 from releases.services import alerts
-from releases.services.lifecycle import after, apply_transition, before, handler, release_transition
 
 IS = InstallationState
 DS = DistributionState
 HALTED_RELEASE_STATES = frozenset(
     {ReleaseState.BACKOUT_REQUIRED, ReleaseState.BACKING_OUT, ReleaseState.BACKED_OUT}
 )
+
+
+def _lifecycle():
+    """The transition table and service, ``releases.services.lifecycle``. The table names the
+    steps of this module, so it imports this module; the paths here that take transitions
+    (reports, the watchdog, a met failure condition, back-out decisions, the emergency install)
+    reach it when they run, not when this module is imported. When this module is split by
+    concern, the steps and the paths that take transitions go to different modules and a plain
+    import replaces this one."""
+    from releases.services import lifecycle
+
+    return lifecycle
 
 
 # Freeze windows
@@ -118,21 +129,38 @@ def freeze_window_create(
 # Distribution
 
 
-@after("distribute")
-def _start_distribution(release: Release, by) -> None:
+def distribution_start(release: Release, by) -> None:
+    """After ``distribute``: every target waits for its distribution report."""
     release.targets.update(distribution_state=DS.PENDING, distributed_at=None)
 
 
-@before("install")
-def _check_freeze_before_install(release: Release, by) -> None:
-    """Installation may not start, nor be scheduled, inside a freeze window (409 naming it)."""
+def install_freezes(release: Release) -> list[FreezeWindow]:
+    """Freeze windows that apply to the release and overlap what is left of its installation
+    window (none when it has no window): what refuses ``install`` now."""
     if release.installation_start is None or release.installation_end is None:
-        raise DomainConflict(f"{release.number} has no installation window.")
-    if getattr(release, "_freeze_override_reason", ""):
-        return
-    frozen = freezes_overlapping(
+        return []
+    return freezes_overlapping(
         max(timezone.now(), release.installation_start), release.installation_end, release=release
     )
+
+
+def install_freeze_check(release: Release, *, by, reason: str, details: dict) -> None:
+    """Guard of ``install``: installation may not start, nor be scheduled, inside a freeze window
+    (409 naming it). An emergency install (``details["freeze_override"]``, see
+    :func:`release_install_with_freeze_override`) is the exception: it needs a freeze that
+    applies (409 otherwise), the freeze-override permission and a reason, and is audited."""
+    if release.installation_start is None or release.installation_end is None:
+        raise DomainConflict(f"{release.number} has no installation window.")
+    frozen = install_freezes(release)
+    if details.get("freeze_override"):
+        if not frozen:
+            raise DomainConflict(
+                f"No freeze window applies to the installation window of {release.number}: "
+                "install it without an emergency override.",
+                extra={"state": release.state},
+            )
+        _require_freeze_override(by, reason, frozen, release)
+        return
     if frozen:
         names = "; ".join(
             f"{w.reason} ({w.start:%Y-%m-%d %H:%M}–{w.end:%Y-%m-%d %H:%M} UTC)" for w in frozen
@@ -144,8 +172,8 @@ def _check_freeze_before_install(release: Release, by) -> None:
         )
 
 
-@after("install")
-def _schedule_installations(release: Release, by) -> None:
+def installations_start(release: Release, by) -> None:
+    """After ``install``: every pending target gets its installation plan."""
     schedule_installations(release)
 
 
@@ -267,22 +295,13 @@ def _require_freeze_override(by, reason: str, frozen, release) -> None:
     )
 
 
-@transaction.atomic
 def release_install_with_freeze_override(*, release: Release, by, reason: str) -> Release:
-    """``install`` during a freeze window: an emergency with the freeze-override permission and a
-    reason, audited."""
-    from releases.services.lifecycle import lock_for
-
-    locked = lock_for(release.pk, "install", by)
-    frozen = freezes_overlapping(
-        max(timezone.now(), locked.installation_start or timezone.now()),
-        locked.installation_end or timezone.now(),
-        release=locked,
-    )
-    _require_freeze_override(by, reason, frozen or [FreezeWindow(reason="none")], locked)
-    locked._freeze_override_reason = reason
-    return apply_transition(
-        locked, "install", by=by, reason=reason, details={"freeze_override": True}
+    """``install`` while a freeze window applies to the release: an emergency. It is ``install``
+    (through ``release_transition``: its permission, 403, its state, 409) whose freeze guard
+    (:func:`install_freeze_check`) asks instead for a freeze that applies (409 when none does),
+    the freeze-override permission (409 without) and a reason (400), and audits the override."""
+    return _lifecycle().release_transition(
+        release=release.pk, name="install", by=by, reason=reason, details={"freeze_override": True}
     )
 
 
@@ -668,7 +687,7 @@ def _decide(release: Release, due: tuple[str, str], now) -> None:
         "complete_distribution": {"delivered": release.count_distributed},
         "complete_installation": {"installed": release.count_installed},
     }[transition]
-    apply_transition(release, transition, by=None, details=details)
+    _lifecycle().take_transition(release, transition, by=None, details=details)
 
 
 def _stage_complete(release: Release, kind: str) -> bool:
@@ -747,8 +766,7 @@ def met_condition(
             condition.kind == FailureConditionKind.WINDOW_ENDED_WITH_PENDING
             and release.installation_end is not None
             and release.installation_end <= now
-            and release.state
-            in (ReleaseState.DISTRIBUTING, ReleaseState.DISTRIBUTED, ReleaseState.INSTALLING)
+            and release.state in (ReleaseState.DISTRIBUTING, ReleaseState.INSTALLING)
             and numbers["installed"] < numbers["targets"]
         ):
             return f"the installation window ended with {numbers['targets'] - numbers['installed']} of {numbers['targets']} targets not installed"
@@ -791,7 +809,7 @@ def require_backout(release: Release, *, condition: str, now: datetime) -> Relea
     release.backout_deadline = now + timedelta(minutes=release.backout_decision_minutes)
     release.backout_condition = condition[:300]
     release.backout_figures = {**numbers, "halted": halted}
-    apply_transition(
+    _lifecycle().take_transition(
         release,
         "require_backout",
         by=None,
@@ -854,7 +872,7 @@ def watchdog(*, now: datetime | None = None) -> dict:
                 and release.backout_deadline <= now
             ):
                 release.backout_started_automatically = True
-                apply_transition(
+                _lifecycle().take_transition(
                     release,
                     "approve_backout",
                     by=None,
@@ -869,15 +887,19 @@ def watchdog(*, now: datetime | None = None) -> dict:
 # Back-out decision and execution
 
 
-@after("approve_backout")
-def _start_backout(release: Release, by) -> None:
-    """Back out every target that had started or finished installing; the others never changed.
-    DHS reservations go back to stock. With nothing to undo the back-out is complete at once."""
+def backout_start(release: Release, by) -> None:
+    """After ``approve_backout``: back out every target that had started or finished installing;
+    the others never changed. DHS reservations go back to stock."""
     touched = release.targets.filter(installation_state__in=[IS.RUNNING, IS.SUCCEEDED, IS.FAILED])
-    count = touched.update(installation_state=IS.BACKING_OUT)
+    touched.update(installation_state=IS.BACKING_OUT)
     _return_reservations(release, by)
-    if count == 0:
-        apply_transition(release, "complete_backout", by=None, details={"targets": 0})
+
+
+def backout_complete_at_once(release: Release) -> tuple[str, dict] | None:
+    """Follows ``approve_backout``: with nothing to undo, the back-out is complete at once."""
+    if release.targets.filter(installation_state=IS.BACKING_OUT).exists():
+        return None
+    return "complete_backout", {"targets": 0}
 
 
 def _return_reservations(release: Release, by) -> None:
@@ -937,7 +959,7 @@ def backout_override_confirm(*, override: BackoutOverride, by) -> Release:
         timezone.now(),
     )
     override.save(update_fields=["status", "confirmed_by", "confirmed_at"])
-    return release_transition(
+    return _lifecycle().release_transition(
         release=override.release_id,
         name="override_backout",
         by=by,
@@ -946,29 +968,24 @@ def backout_override_confirm(*, override: BackoutOverride, by) -> Release:
     )
 
 
-@handler("override_backout")
-def _override_only_when_confirmed(
-    release: Release, *, by, reason: str = "", details: dict | None = None
-) -> Release:
-    """``override_backout`` is taken only by :func:`backout_override_confirm` — a second person
-    confirming someone else's written request — never directly by one person."""
-    if by is not None and not (details or {}).get("override"):
+def backout_override_confirmed_only(release: Release, *, by, reason: str, details: dict) -> None:
+    """Guard of ``override_backout``: it is taken only by :func:`backout_override_confirm` — a
+    second person confirming someone else's written request — never directly by one person."""
+    if by is not None and not details.get("override"):
         raise DomainConflict(
             "An override needs two people: request it with a reason (POST /api/v1/releases/{id}/overrides/); "
             "another person with the override permission confirms it (POST /api/v1/overrides/{id}/confirm/).",
             extra={"state": release.state},
         )
-    return apply_transition(release, "override_backout", by=by, reason=reason, details=details)
 
 
-@after("override_backout")
-def _resume_after_override(release: Release, by) -> None:
+def installations_resume(release: Release, by) -> None:
+    """After ``override_backout``: halted targets are scheduled again."""
     release.targets.filter(installation_state=IS.HALTED).update(installation_state=IS.PENDING)
     schedule_installations(release)
 
 
-@after("close")
-def _record_in_cmdb(release: Release, by) -> None:
+def release_record_in_cmdb(release: Release, by) -> None:
     """A completed release updates the CMDB — what is now installed where — in the same
     transaction as ``close``, and consumes its DHS reservations. A backed-out release changed
     nothing in the CMDB."""

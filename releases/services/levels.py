@@ -6,7 +6,6 @@ from django.db import transaction
 from dsl_dhs.models import SoftwareVersion
 from releases.choices import ItemKind, Outcome, ReleaseLevel, ReleaseState, TestKind, TestResult
 from releases.models import Release, ReleaseItem, TestScopeItem, UnitComponent
-from releases.services.lifecycle import before
 
 
 def release_baseline(
@@ -154,14 +153,13 @@ def compute_test_scope(release: Release) -> list[TestScopeItem]:
     return scope
 
 
-@before("start_tests")
-def _create_test_scope(release: Release, by) -> None:
+def test_scope_create(release: Release, by) -> None:
+    """Before ``start_tests``: the test scope, computed from the level, replaces any earlier one."""
     release.test_scope.all().delete()
     TestScopeItem.objects.bulk_create(compute_test_scope(release))
 
 
-@before("replan")
-def _reset_after_replan(release: Release, by) -> None:
-    # A changed plan invalidates sign-offs and roll-out preparations.
+def preparations_reset(release: Release, by) -> None:
+    """Before ``replan``: a changed plan invalidates sign-offs and roll-out preparations."""
     release.test_scope.all().delete()
     release.rollout_tasks.all().delete()

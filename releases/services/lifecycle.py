@@ -1,8 +1,22 @@
-"""Every release transition goes through ``release_transition``: one transaction, the row locked,
-the permission (403) and the state and conditions (409) checked, the transition applied, the
-timeline and the audit log written, follow-up work enqueued after commit."""
+"""Every release transition, and what happens around it, declared in one table (``TABLE``) and
+taken by one service, ``release_transition``: one transaction, the row locked, the permission
+(403), the reason (400), the state, the guard and the conditions (409) checked, the before-steps,
+the transition applied, the timeline and the audit log written, the after-steps, the status
+callbacks, and the system transition that follows at once, if any.
+
+System paths that already hold the release's lock inside a larger unit of work (deployment
+reports, the watchdog, a met failure condition) take a transition with ``take_transition``: the
+same table and checks, without locking again.
+
+The steps live in the modules of their domain (test scope in ``levels``, roll-out tasks in
+``planning``, the verification engine, deployment and back-out, status callbacks) and are imported
+here by name. No step takes a transition itself: a step that calls for one says so in the table
+(``then``). Of those modules only ``deployment`` takes transitions too (reports, the watchdog,
+back-out decisions, the emergency install); it reaches this module when those run, not when it is
+imported."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.db import transaction
 from django_fsm import ConcurrentTransition
@@ -15,70 +29,103 @@ from releasemgmt.core.exceptions import (
 )
 from releasemgmt.core.services import SYSTEM_ACTOR, audit_record
 from releases.models import Release, ReleaseTransition
+from releases.services import deployment, levels, planning, verification
+from releases.webhooks import callbacks
+
+# (release, by) -> None: work on other rows, inside the transition's transaction.
+Step = Callable[[Release, object], None]
+# (release, *, by, reason, details) -> None: refuses (raises) before anything changes.
+Guard = Callable[..., None]
+# (release, *, by, reason, details) -> Release: takes the transition itself.
+Handler = Callable[..., Release]
+# (release) -> (transition, details) or None: the system transition that follows at once.
+FollowUp = Callable[[Release], tuple[str, dict] | None]
+
+
+@dataclass(frozen=True)
+class Transition:
+    """What taking one transition does besides moving the state (the model's ``@transition``
+    says from where to where, with which permission and which conditions)."""
+
+    # Only services take it: its permission is ``releases.system_transition``, which no role holds.
+    system: bool = False
+    # A person must say why (400 without).
+    reason_required: bool = False
+    # Refuses before anything changes, after the state is checked.
+    guard: Guard | None = None
+    # Before the conditions are checked (they may read what these create).
+    before: tuple[Step, ...] = ()
+    # After the state moved, the timeline and the audit event are written.
+    after: tuple[Step, ...] = ()
+    # Takes the transition itself instead (e.g. ``verify`` runs the verification engine first).
+    handler: Handler | None = None
+    # The system transition that follows at once, if the release calls for it.
+    then: FollowUp | None = None
+
+
+def _verify(release: Release, *, by, reason: str = "", details: dict | None = None) -> Release:
+    """``verify``: roll-out tasks must be done (409 otherwise); then the engine runs. No failing
+    check → ``verified``; any → ``verification_failed`` (taken by the system, naming who ran it),
+    with the errors recorded either way. Runs inside the transition's transaction."""
+    problems = condition_problems(release, "verify")
+    if problems:
+        raise DomainConflict(
+            f"{release.number} cannot verify yet: " + " ".join(problems),
+            extra={"state": release.state, "problems": problems},
+        )
+    run = verification.run_verification(release, by=by)
+    figures = {"verification_run": run.pk, "checks": run.checks_total, "failed": run.checks_failed}
+    if run.passed:
+        return _apply(release, "verify", by=by, reason=reason, details=figures)
+    requested_by = by.get_username() if by is not None else SYSTEM_ACTOR
+    return _apply(
+        release,
+        "fail_verification",
+        by=None,
+        reason=f"{run.checks_failed} of {run.checks_total} checks failed (verification run by {requested_by}).",
+        details=figures,
+    )
+
+
+# Every transition, in the order of the state machine. "What happens on close?" — read its row.
+TABLE: dict[str, Transition] = {
+    "plan": Transition(),
+    "replan": Transition(reason_required=True, before=(levels.preparations_reset,)),
+    "build": Transition(),
+    "start_tests": Transition(before=(levels.test_scope_create,)),
+    "fail_tests": Transition(reason_required=True),
+    "accept": Transition(),
+    "plan_rollout": Transition(before=(planning.rollout_tasks_create,)),
+    "verify": Transition(handler=_verify),
+    "fail_verification": Transition(system=True),
+    "distribute": Transition(after=(deployment.distribution_start,)),
+    "complete_distribution": Transition(system=True),
+    "install": Transition(
+        guard=deployment.install_freeze_check, after=(deployment.installations_start,)
+    ),
+    "complete_installation": Transition(system=True),
+    "require_backout": Transition(system=True),
+    "approve_backout": Transition(
+        after=(deployment.backout_start,), then=deployment.backout_complete_at_once
+    ),
+    "override_backout": Transition(
+        reason_required=True,
+        guard=deployment.backout_override_confirmed_only,
+        after=(deployment.installations_resume,),
+    ),
+    "complete_backout": Transition(system=True),
+    "review": Transition(),
+    "close": Transition(after=(deployment.release_record_in_cmdb,)),
+    "cancel": Transition(reason_required=True),
+}
+# After every transition, once its own after-steps ran: status callbacks to Change Management
+# (for the states that matter to it).
+AFTER_EVERY = (callbacks.callbacks_on_transition,)
 
 # Transitions a person may ask for by name (API and pages). System transitions are in the same
-# table but need `releases.system_transition`, which no role holds: only services take them.
-TRANSITIONS: tuple[str, ...] = (
-    "plan",
-    "replan",
-    "build",
-    "start_tests",
-    "fail_tests",
-    "accept",
-    "plan_rollout",
-    "verify",
-    "fail_verification",
-    "distribute",
-    "complete_distribution",
-    "install",
-    "complete_installation",
-    "require_backout",
-    "approve_backout",
-    "override_backout",
-    "complete_backout",
-    "review",
-    "close",
-    "cancel",
-)
-REASON_REQUIRED = frozenset({"replan", "fail_tests", "cancel", "override_backout"})
-
-# Work done on other rows around a transition, inside the same transaction: name -> callable(release, by).
-_BEFORE: dict[str, Callable] = {}
-_AFTER: dict[str, Callable] = {}
-# Called after every transition: callable(release, name, source, by) — e.g. status callbacks.
-_ON_ANY: list[Callable] = []
-# Transitions taken by a handler instead (it calls ``apply_transition`` itself):
-# name -> callable(locked_release, by=, reason=, details=).
-_HANDLERS: dict[str, Callable] = {}
-
-
-def before(name: str):
-    def register(func):
-        _BEFORE[name] = func
-        return func
-
-    return register
-
-
-def handler(name: str):
-    def register(func):
-        _HANDLERS[name] = func
-        return func
-
-    return register
-
-
-def on_any_transition(func):
-    _ON_ANY.append(func)
-    return func
-
-
-def after(name: str):
-    def register(func):
-        _AFTER[name] = func
-        return func
-
-    return register
+# list but need `releases.system_transition`, which no role holds: only services take them.
+TRANSITIONS: tuple[str, ...] = tuple(TABLE)
+REASON_REQUIRED = frozenset(name for name, row in TABLE.items() if row.reason_required)
 
 
 def _meta(name: str):
@@ -124,36 +171,45 @@ def condition_problems(release: Release, name: str) -> list[str]:
     return problems
 
 
+def _row(name: str) -> Transition:
+    if name not in TABLE:
+        raise DomainNotFound(
+            f"There is no transition named {name!r}. Transitions: {', '.join(TRANSITIONS)}."
+        )
+    return TABLE[name]
+
+
+def _check_person(name: str, by, reason: str) -> None:
+    """A person needs the transition's permission (403) and, where asked, a reason (400). The
+    system (``by=None``) needs neither."""
+    if by is None:
+        return
+    if not by.has_perm(transition_permission(name)):
+        raise DomainPermissionDenied(
+            f"You do not have the permission to {name.replace('_', ' ')} releases."
+        )
+    if _row(name).reason_required and not reason:
+        raise DomainValidationError({"reason": f"Give a reason to {name.replace('_', ' ')}."})
+
+
 def release_transition(
     *, release: Release | int, name: str, by=None, reason: str = "", details: dict | None = None
 ) -> Release:
-    """Take transition ``name`` on the release.
+    """Take transition ``name`` on the release, in its own transaction with the row locked.
 
     ``by=None`` is the system (watchdog, verification engine, deployment reports): it may take
     system transitions and needs no permission. Raises 404 for an unknown transition, 403 when
     ``by`` lacks its permission, 400 when a required reason is missing, 409 when the state does
-    not allow it (with the allowed ones) or its conditions are not met (with what is missing) —
-    and 409 when another request changed the release first. A transition with a handler (e.g.
-    ``verify``, which runs the verification engine) is taken by its handler."""
-    if name not in TRANSITIONS:
-        raise DomainNotFound(
-            f"There is no transition named {name!r}. Transitions: {', '.join(TRANSITIONS)}."
-        )
-    if by is not None and not by.has_perm(transition_permission(name)):
-        raise DomainPermissionDenied(
-            f"You do not have the permission to {name.replace('_', ' ')} releases."
-        )
+    not allow it (with the allowed ones), its guard refuses or its conditions are not met (with
+    what is missing) — and 409 when another request changed the release first."""
+    _row(name)
     reason = (reason or "").strip()
-    if by is not None and name in REASON_REQUIRED and not reason:
-        raise DomainValidationError({"reason": f"Give a reason to {name.replace('_', ' ')}."})
+    _check_person(name, by, reason)
     release_id = release.pk if isinstance(release, Release) else release
     try:
         with transaction.atomic():
-            release = lock_for(release_id, name, by)
-            handler = _HANDLERS.get(name)
-            if handler is not None:
-                return handler(release, by=by, reason=reason, details=details)
-            return apply_transition(release, name, by=by, reason=reason, details=details)
+            locked = lock_for(release_id, name, by)
+            return take_transition(locked, name, by=by, reason=reason, details=details)
     except ConcurrentTransition:
         raise DomainConflict(
             "Someone else changed this release at the same moment; reload and try again."
@@ -165,6 +221,11 @@ def lock_for(release_id: int, name: str, by) -> Release:
     release = Release.objects.select_for_update().filter(pk=release_id).first()
     if release is None:
         raise DomainNotFound("No such release.")
+    _check_state(release, name, by)
+    return release
+
+
+def _check_state(release: Release, name: str, by) -> None:
     if release.state not in _sources(name):
         raise DomainConflict(
             f"{release.number} is {release.get_state_display().lower()}: it cannot {name.replace('_', ' ')} now.",
@@ -173,22 +234,34 @@ def lock_for(release_id: int, name: str, by) -> Release:
                 "available_transitions": available_transitions(release, by),
             },
         )
-    return release
 
 
-def apply_transition(
-    release: Release, name: str, *, by, reason: str = "", details: dict | None = None
+def take_transition(
+    release: Release, name: str, *, by=None, reason: str = "", details: dict | None = None
 ) -> Release:
-    """Apply ``name`` to a release already locked by the caller: before-hooks, conditions (409
-    with what is missing), the transition, the timeline entry, the audit event, after-hooks."""
+    """Take ``name`` on a release the caller has locked in its transaction: the same checks and
+    steps as ``release_transition`` (the person's permission and reason, the state, the guard,
+    the conditions), the transition's handler if it has one."""
+    row = _row(name)
+    reason = (reason or "").strip()
+    _check_person(name, by, reason)
+    if row.handler is not None:
+        _check_state(release, name, by)
+        return row.handler(release, by=by, reason=reason, details=details)
+    return _apply(release, name, by=by, reason=reason, details=details)
+
+
+def _apply(release: Release, name: str, *, by, reason: str = "", details: dict | None = None):
+    """Apply ``name`` to the locked release as its row in ``TABLE`` says: the state, the guard,
+    the before-steps, the conditions (409 with what is missing), the transition, the timeline
+    entry, the audit event, the after-steps, the callbacks, the follow-up."""
+    row = TABLE[name]
     source = release.state
-    if source not in _sources(name):
-        raise DomainConflict(
-            f"{release.number} is {release.get_state_display().lower()}: it cannot {name.replace('_', ' ')} now.",
-            extra={"state": source, "available_transitions": available_transitions(release, by)},
-        )
-    if name in _BEFORE:
-        _BEFORE[name](release, by)
+    _check_state(release, name, by)
+    if row.guard is not None:
+        row.guard(release, by=by, reason=reason, details=details or {})
+    for step in row.before:
+        step(release, by)
     problems = condition_problems(release, name)
     if problems:
         raise DomainConflict(
@@ -219,8 +292,12 @@ def apply_transition(
         after={"state": release.state, **(details or {})},
         reason=reason,
     )
-    if name in _AFTER:
-        _AFTER[name](release, by)
-    for hook in _ON_ANY:
-        hook(release, name, source, by)
+    for step in row.after:
+        step(release, by)
+    for step in AFTER_EVERY:
+        step(release, name, source, by)
+    follow_up = row.then(release) if row.then is not None else None
+    if follow_up is not None:
+        then_name, then_details = follow_up
+        _apply(release, then_name, by=None, details=then_details)
     return release

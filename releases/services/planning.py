@@ -10,7 +10,14 @@ from cmdb.choices import SERVICE_KINDS
 from dsl_dhs.choices import VersionStatus
 from releasemgmt.core.exceptions import DomainConflict, DomainValidationError
 from releasemgmt.core.services import audit_record, record_save
-from releases.choices import ReleaseLevel, RolloutTaskKind, RolloutTaskStatus, TestKind, TestResult
+from releases.choices import (
+    DistributionMethod,
+    ReleaseLevel,
+    RolloutTaskKind,
+    RolloutTaskStatus,
+    TestKind,
+    TestResult,
+)
 from releases.models import (
     BackoutStep,
     FailureCondition,
@@ -27,7 +34,6 @@ from releases.services.levels import (
     release_baseline,
     release_fill_full_contents,
 )
-from releases.services.lifecycle import before
 
 PLAN_FIELDS = (
     "title",
@@ -70,10 +76,22 @@ def _check_unit(unit) -> None:
         )
 
 
+def _check_deployment_tool(release: Release) -> None:
+    """A deployment tool distributes and reports back: it must be named (400 otherwise)."""
+    if (
+        release.distribution_method == DistributionMethod.DEPLOYMENT_TOOL
+        and not (release.deployment_tool or "").strip()
+    ):
+        raise DomainValidationError(
+            {"deployment_tool": "Name the deployment tool that reports back."}
+        )
+
+
 @transaction.atomic
 def release_create(*, by, title: str, level: str, change_requests=(), **fields) -> Release:
     """Create a release in ``requested`` with the next number (REL-YYYY-NNNN). A Full release
-    is filled with every component of its unit."""
+    is filled with every component of its unit. Distributed by a deployment tool, it names the
+    tool (400 otherwise)."""
     unknown = set(fields) - set(PLAN_FIELDS)
     if unknown:
         raise DomainValidationError({name: "Unknown field." for name in unknown})
@@ -84,6 +102,7 @@ def release_create(*, by, title: str, level: str, change_requests=(), **fields) 
         created_by=by if getattr(by, "is_authenticated", False) else None,
         **fields,
     )
+    _check_deployment_tool(release)
     if release.owner is None and getattr(by, "is_authenticated", False):
         release.owner = by
     release.number = _next_number(timezone.now())
@@ -106,7 +125,8 @@ def _locked_editable(release: Release) -> Release:
 
 @transaction.atomic
 def release_update_plan(*, release: Release, by, change_requests=None, **fields) -> Release:
-    """Change plan fields while the plan is editable (409 once frozen)."""
+    """Change plan fields while the plan is editable (409 once frozen). A change of how the
+    release is distributed leaves a deployment tool named (400 otherwise)."""
     unknown = set(fields) - set(PLAN_FIELDS)
     if unknown:
         raise DomainValidationError({name: "Unknown field." for name in unknown})
@@ -115,6 +135,8 @@ def release_update_plan(*, release: Release, by, change_requests=None, **fields)
         _check_unit(fields["release_unit"])
     for name, value in fields.items():
         setattr(release, name, value)
+    if {"distribution_method", "deployment_tool"} & set(fields):
+        _check_deployment_tool(release)
     record_save(instance=release, actor=by, action="release.update_plan")
     if change_requests is not None:
         release.change_requests.set(change_requests)
@@ -348,8 +370,8 @@ def test_item_sign_off(
     return item
 
 
-@before("plan_rollout")
-def _create_rollout_tasks(release: Release, by) -> None:
+def rollout_tasks_create(release: Release, by) -> None:
+    """Before ``plan_rollout``: the communication and training tasks (waived as the category says)."""
     category = release.category
     tasks = []
     for kind, waived, text in (

@@ -20,7 +20,6 @@ from dsl_dhs.services import software_version_verify
 from releasemgmt.core.exceptions import DomainConflict
 from releases.choices import ItemKind
 from releases.models import Release, VerificationCheck, VerificationRun
-from releases.services.lifecycle import apply_transition, condition_problems, handler
 
 VERIFICATION_KINDS = (
     ErrorKind.UNAUTHORISED_SOFTWARE,
@@ -285,30 +284,3 @@ def run_verification(release: Release, *, by) -> VerificationRun:
         check.run = run
     VerificationCheck.objects.bulk_create(findings.checks, batch_size=1000)
     return run
-
-
-@handler("verify")
-def release_verify(
-    release: Release, *, by, reason: str = "", details: dict | None = None
-) -> Release:
-    """``verify``: roll-out tasks must be done (409 otherwise); then the engine runs. No failing
-    check → ``verified``; any → ``verification_failed`` (taken by the system, naming who ran it),
-    with the errors recorded either way. Runs inside ``release_transition``'s transaction."""
-    problems = condition_problems(release, "verify")
-    if problems:
-        raise DomainConflict(
-            f"{release.number} cannot verify yet: " + " ".join(problems),
-            extra={"state": release.state, "problems": problems},
-        )
-    run = run_verification(release, by=by)
-    figures = {"verification_run": run.pk, "checks": run.checks_total, "failed": run.checks_failed}
-    if run.passed:
-        return apply_transition(release, "verify", by=by, reason=reason, details=figures)
-    requested_by = by.get_username() if by is not None else "system"
-    return apply_transition(
-        release,
-        "fail_verification",
-        by=None,
-        reason=f"{run.checks_failed} of {run.checks_total} checks failed (verification run by {requested_by}).",
-        details=figures,
-    )

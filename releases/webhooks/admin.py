@@ -1,16 +1,22 @@
-"""Admin pages for webhook sources (secrets shown once, on creation) and deliveries (read-only:
-they are evidence of what was received). ``releases/admin.py`` calls ``register()``."""
+"""Admin pages for webhook sources (secrets shown once, on creation; saves and deletes audited)
+and deliveries and callbacks (read-only: they are evidence of what was received and sent).
+``releases/admin.py`` calls ``register()``."""
 
 from django.contrib import admin, messages
 
+from releasemgmt.core.services import record_save
+from releases.admin_base import AuditedAdmin
 from releases.models import WebhookDelivery, WebhookSecret, WebhookSource
 from releases.webhooks import services
 
 
 class WebhookSecretInline(admin.TabularInline):
+    """Secrets are added by the action below and revoked through the API (a source keeps one
+    live secret), both audited."""
+
     model = WebhookSecret
     fields = ["hint", "active", "created_at"]
-    readonly_fields = ["hint", "created_at"]
+    readonly_fields = fields
     extra = 0
     can_delete = False
 
@@ -18,19 +24,22 @@ class WebhookSecretInline(admin.TabularInline):
         return False  # new secrets come from the "Add a signing secret" action (shown once)
 
 
-class WebhookSourceAdmin(admin.ModelAdmin):
+class WebhookSourceAdmin(AuditedAdmin):
     list_display = ["name", "adapter", "active", "policy", "callback_url", "created_at"]
     list_filter = ["adapter", "active", "policy"]
     search_fields = ["name"]
     inlines = [WebhookSecretInline]
     actions = ["add_secret"]
+    # The callback's Authorization header is sealed by the API and never shown again.
+    exclude = ["callback_authorization"]
+    readonly_fields = ["created_by", "callback_disabled_reason"]
 
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
         # A new source gets its first secret through the service, shown this once.
         obj.created_by = request.user
-        super().save_model(request, obj, form, change)
+        record_save(instance=obj, actor=request.user, action="webhook_source.create")
         _, plain = services.webhook_secret_add(source=obj, by=request.user)
         messages.warning(request, f"Signing secret of {obj.name} (shown only now): {plain}")
 
@@ -89,6 +98,9 @@ class CallbackDeliveryAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 

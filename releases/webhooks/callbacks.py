@@ -26,7 +26,6 @@ from releases.models import (
     Release,
     WebhookSource,
 )
-from releases.services.lifecycle import on_any_transition
 from releases.webhooks.secrets import secret_open
 
 logger = logging.getLogger(__name__)
@@ -54,8 +53,9 @@ def backoff(attempts: int) -> timedelta:
     return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), LONGEST_WAIT)
 
 
-@on_any_transition
-def _enqueue_on_transition(release: Release, name: str, source_state: str, by) -> None:
+def callbacks_on_transition(release: Release, name: str, source_state: str, by) -> None:
+    """After every transition: a status callback when the release entered a state that matters
+    to Change Management."""
     if release.state in NOTIFY_STATES:
         callbacks_enqueue(release=release, transition=name, previous=source_state)
 

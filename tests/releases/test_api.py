@@ -158,6 +158,40 @@ def test_state_is_read_only(token_client, manager):
     assert (release.state, release.title) == ("requested", "Renamed")
 
 
+def test_a_deployment_tool_distribution_without_the_tools_name_is_400(token_client, manager):
+    # issue 11: the rule was the form's only; the API accepted it
+    release = ReleaseFactory()
+    client = token_client(manager)
+
+    response = client.patch(
+        f"{URL}{release.pk}/", {"distribution_method": "deployment_tool"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {
+        "deployment_tool": "Name the deployment tool that reports back."
+    }
+    release.refresh_from_db()
+    assert release.distribution_method == "agent_pull"
+    response = client.patch(
+        f"{URL}{release.pk}/",
+        {"distribution_method": "deployment_tool", "deployment_tool": "SCCM"},
+        format="json",
+    )
+    assert response.status_code == 200
+    release.refresh_from_db()
+    assert (release.distribution_method, release.deployment_tool) == ("deployment_tool", "SCCM")
+    refused = client.patch(f"{URL}{release.pk}/", {"deployment_tool": " "}, format="json")
+    assert refused.status_code == 400
+    created = client.post(
+        URL,
+        {"title": "Billing 3.7", "level": "delta", "distribution_method": "deployment_tool"},
+        format="json",
+    )
+    assert created.status_code == 400
+    assert "deployment_tool" in created.json()["errors"]
+
+
 def test_editing_a_frozen_plan_is_409(token_client, manager):
     release = ReleaseFactory(state=S.ACCEPTED)
     client = token_client(manager)

@@ -138,6 +138,50 @@ def test_freeze_window_blocks_installation_and_an_emergency_override_is_logged(m
     assert release.transitions.last().details == {"freeze_override": True}
 
 
+def test_a_change_manager_who_may_not_install_cannot_install_through_the_freeze_override():
+    # issue 11: the emergency install was a side door around the permission to install
+    release = make_release(state=S.DISTRIBUTED, targets=2)
+    FreezeWindow.objects.create(
+        start=timezone.now() - timedelta(hours=1),
+        end=timezone.now() + timedelta(days=1),
+        reason="Year-end freeze",
+    )
+    change_manager = UserFactory(roles=["change_manager"])
+    with pytest.raises(DomainPermissionDenied):
+        services.release_transition(release=release, name="install", by=change_manager)
+
+    with pytest.raises(DomainPermissionDenied):
+        deployment.release_install_with_freeze_override(
+            release=release, by=change_manager, reason="Payment outage: CHG0031999"
+        )
+
+    release.refresh_from_db()
+    assert release.state == S.DISTRIBUTED
+    assert not release.transitions.exists()
+
+
+def test_the_freeze_override_is_refused_when_no_freeze_applies():
+    release = make_release(state=S.DISTRIBUTED, targets=2)
+    FreezeWindow.objects.create(  # another environment's freeze: not this release's
+        start=timezone.now() - timedelta(hours=1),
+        end=timezone.now() + timedelta(days=1),
+        reason="Lab rebuild",
+        scope="environment",
+        environment="test",
+    )
+    emergency = UserFactory(roles=["release_manager", "change_manager"])
+
+    with pytest.raises(DomainConflict) as refused:
+        deployment.release_install_with_freeze_override(
+            release=release, by=emergency, reason="Payment outage: CHG0031999"
+        )
+
+    assert "No freeze window applies to the installation window" in refused.value.message
+    release.refresh_from_db()
+    assert release.state == S.DISTRIBUTED
+    assert not release.transitions.exists()
+
+
 def test_picker_releases_only_due_installations_outside_freezes(manager):
     release = make_release(state=S.DISTRIBUTED, targets=4, wave_size=2, wave_interval_minutes=60)
     services.release_transition(release=release, name="install", by=manager)
@@ -279,6 +323,20 @@ def test_override_needs_a_second_person(waiting_release, role_user):
     step = release.transitions.last()
     assert (step.name, step.by) == ("override_backout", second)
     assert first.username in step.reason
+
+
+def test_a_backout_with_nothing_to_undo_is_complete_at_once(waiting_release, role_user):
+    # given: no target had started installing
+    waiting_release.targets.update(installation_state=IS.HALTED)
+
+    release = services.release_transition(
+        release=waiting_release, name="approve_backout", by=role_user("ops")
+    )
+
+    assert release.state == S.BACKED_OUT
+    steps = list(release.transitions.order_by("id").values_list("name", "by_name", "details"))
+    assert [name for name, _, _ in steps[-2:]] == ["approve_backout", "complete_backout"]
+    assert steps[-1][1:] == ("system", {"targets": 0})
 
 
 def test_deadline_passed_starts_the_backout_by_itself(waiting_release):

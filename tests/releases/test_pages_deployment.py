@@ -334,8 +334,9 @@ def test_install_refused_by_a_freeze_offers_the_emergency_override(client, manag
     refused = client.post(reverse("releases:release-transition", args=[release.pk, "install"]))
     assert refused.status_code == 409 and "Year-end freeze" in text_of(refused)
 
-    change_manager = role_user("change_manager")
-    client.force_login(change_manager)
+    # the emergency install needs what install needs, plus the freeze-override permission
+    emergency = role_user("release_manager", "change_manager")
+    client.force_login(emergency)
     assert "Install despite the freeze (emergency)" in text_of(client.get(detail(release)))
     url = reverse("releases:install-despite-freeze", args=[release.pk])
     missing = client.post(url, {"reason": ""})
@@ -345,6 +346,43 @@ def test_install_refused_by_a_freeze_offers_the_emergency_override(client, manag
     release.refresh_from_db()
     assert release.state == S.INSTALLING
     assert release.transitions.last().details == {"freeze_override": True}
+
+
+def test_the_emergency_install_is_no_side_door_around_the_install_permission(client, role_user):
+    # issue 11: a change manager may override freezes but may not install
+    release = make_release(state=S.DISTRIBUTED, targets=2)
+    freeze_now(reason="Year-end freeze")
+    change_manager = role_user("change_manager")
+    client.force_login(change_manager)
+    assert "Install despite the freeze (emergency)" not in text_of(client.get(detail(release)))
+
+    response = client.post(
+        reverse("releases:install-despite-freeze", args=[release.pk]),
+        {"reason": "CHG0031999: the payment outage fix"},
+    )
+
+    assert response.status_code == 403
+    assert "You do not have the permission to install releases." in text_of(response)
+    release.refresh_from_db()
+    assert release.state == S.DISTRIBUTED
+    assert not release.transitions.exists()
+
+
+def test_the_emergency_install_is_offered_only_while_a_freeze_applies(client, role_user):
+    release = make_release(state=S.DISTRIBUTED, targets=2)
+    emergency = role_user("release_manager", "change_manager")
+    client.force_login(emergency)
+    assert "Install despite the freeze (emergency)" not in text_of(client.get(detail(release)))
+
+    response = client.post(
+        reverse("releases:install-despite-freeze", args=[release.pk]),
+        {"reason": "CHG0031999: the payment outage fix"},
+    )
+
+    assert response.status_code == 409
+    assert "No freeze window applies to the installation window of" in text_of(response)
+    release.refresh_from_db()
+    assert release.state == S.DISTRIBUTED
 
 
 # The back-out banner and the queue.

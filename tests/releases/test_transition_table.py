@@ -7,7 +7,8 @@ import pytest
 from releasemgmt.core.exceptions import DomainConflict, DomainPermissionDenied
 from releases import services
 from releases.choices import ReleaseState as S
-from releases.models import ReleaseTransition
+from releases.models import Release, ReleaseTransition
+from releases.services import lifecycle
 from tests.factories import ReleaseFactory, UserFactory
 
 # The graph of DESIGN.md: transition -> the states it may start from -> where it leads.
@@ -50,6 +51,15 @@ CASES = [(state, name, state in GRAPH[name][0]) for state in S.values for name i
 
 def test_the_graph_covers_every_transition():
     assert set(GRAPH) == set(services.TRANSITIONS)
+
+
+def test_the_table_declares_every_transition_of_the_model_and_which_are_the_systems():
+    on_the_model = {name for name, value in vars(Release).items() if hasattr(value, "_django_fsm")}
+    assert set(lifecycle.TABLE) == on_the_model
+    for name, row in lifecycle.TABLE.items():
+        system = services.transition_permission(name) == "releases.system_transition"
+        assert row.system == system, name
+        assert not (row.system and row.reason_required), name
 
 
 @pytest.mark.django_db
