@@ -147,6 +147,8 @@ ROLES: dict[str, tuple[str, ...]] = {
         "cancel_releases",
         "manage_changes",
         "freeze_windows",
+        # an emergency install is an install: whoever may install takes it, with a reason
+        "override_freeze",
         "download_artefacts",
         "reserve_hardware",
         "own_tokens",
@@ -158,7 +160,6 @@ ROLES: dict[str, tuple[str, ...]] = {
         "manage_changes",
         "manage_webhooks",
         "freeze_windows",
-        "override_freeze",
         "own_tokens",
     ),
     OPS: (
