@@ -798,8 +798,7 @@ def require_backout(release: Release, *, condition: str, now: datetime) -> Relea
         reason=f"Failure condition met: {condition}.",
         details={**numbers, "halted": halted},
     )
-    release_id = release.pk
-    transaction.on_commit(lambda: alerts.backout_alert_enqueue(release_id))
+    alerts.backout_alert_enqueue(release.pk)
     return release
 
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from cmdb import services
 from cmdb.choices import CIStatus, ErrorKind, ErrorSource
 from cmdb.models import ConfigurationItem, Discrepancy, InstalledSoftware, Licence
-from cmdb.tasks import integrity_check
+from cmdb.tasks import cmdb_integrity_check_task
 from dsl_dhs.choices import VersionStatus
 from releasemgmt.core.models import AuditEvent
 from tests.factories import (
@@ -335,7 +335,7 @@ def test_site_and_expired_licences_raise_no_alert(
 def test_task_runs_the_check(django_capture_on_commit_callbacks):
     RelationshipFactory(target=ConfigurationItemFactory(status=CIStatus.RETIRED))
     with django_capture_on_commit_callbacks(execute=True):
-        summary = integrity_check.delay().get()
+        summary = cmdb_integrity_check_task.delay().get()
     assert summary["new"] == 1
-    assert integrity_check.name == "cmdb.tasks.integrity_check"
+    assert cmdb_integrity_check_task.name == "cmdb.tasks.integrity_check"
     assert Licence.objects.count() == 0
