@@ -14,7 +14,7 @@ help:
 	@echo "make run    — set up .venv, migrate, seed demo data, start web + worker + beat on http://$(HOST):$(PORT)/"
 	@echo "make test   — set up .venv and run the whole test suite (DATABASE_URL/REDIS_URL to use PostgreSQL/Redis)"
 	@echo "make agents — (beside make run) the demo's reference agents for the installing pilot release"
-	@echo "make lint   — ruff check + ruff format --check"
+	@echo "make lint   — ruff check + ruff format --check + lint-imports (the layer contracts)"
 	@echo "make lock   — re-resolve uv.lock from pyproject.toml and write requirements/*.txt (hashes)"
 
 $(BIN)/python:
@@ -60,6 +60,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -2,7 +2,9 @@
 
 from pathlib import Path
 
+from celery import current_app
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.utils import timezone
 
@@ -23,10 +25,8 @@ def _check_database() -> str:
 
 
 def _check_broker() -> str:
-    from releasemgmt.celery import app
-
     try:
-        with app.connection_for_write() as conn:
+        with current_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
             if conn.transport_cls == "filesystem":
                 for folder in ("data_folder_in", "data_folder_out"):
@@ -72,8 +72,6 @@ def health_report() -> tuple[bool, dict]:
 
 
 def audit_events_for(target, *, limit: int = 100):
-    from django.contrib.contenttypes.models import ContentType
-
     return (
         AuditEvent.objects.filter(
             content_type=ContentType.objects.get_for_model(target), object_id=str(target.pk)
