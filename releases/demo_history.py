@@ -21,10 +21,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import connection
 from django.db.models import JSONField
 from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
 
 from cmdb.choices import (
     ERROR_KIND_CATEGORY,
@@ -38,6 +41,8 @@ from cmdb.choices import (
     RelationshipKind,
 )
 from cmdb.models import ConfigurationItem, Discrepancy, Licence, Relationship
+from releasemgmt.accounts import demo as accounts_demo
+from releasemgmt.accounts import roles
 from releasemgmt.core.services import SYSTEM_ACTOR
 from releases.choices import (
     DistributionMethod,
@@ -294,12 +299,6 @@ def history_present() -> bool:
 def history_users() -> HistoryUsers:
     """The demo users the history names, created when missing (the demo's accounts and a second
     ops person, ``ops-2``, with the demo password): an override needs two different ops people."""
-    from django.conf import settings
-    from django.contrib.auth.models import Group
-
-    from releasemgmt.accounts import demo as accounts_demo
-    from releasemgmt.accounts import roles
-
     User = get_user_model()
     wanted = ("release-manager", "change-manager", "config-manager", "ops")
     if User.objects.filter(username__in=wanted).count() < len(wanted):
@@ -327,10 +326,22 @@ class _Silent:
         pass
 
 
+# The demo's release categories (name, description, waives communication, training, rehearsal).
+CATEGORIES = [
+    ("Standard change", "Pre-approved, routine releases.", False, False, False),
+    (
+        "Antivirus definition update",
+        "Signature updates: no communication or training needed.",
+        True,
+        True,
+        False,
+    ),
+    ("Emergency fix", "Urgent fixes under the emergency change process.", False, True, False),
+]
+
+
 def history_categories() -> dict[str, ReleaseCategory]:
     """The demo's release categories, created when missing."""
-    from releases.demo import CATEGORIES
-
     result = {}
     for name, description, communication, training, rehearsal in CATEGORIES:
         result[name], _ = ReleaseCategory.objects.get_or_create(
@@ -397,8 +408,6 @@ def history_units(identifiers=None) -> list[HistoryUnit]:
 def history_estate(*, endpoints: int = 1000) -> list[HistoryUnit]:
     """A small estate for an empty CMDB: four services and ``endpoints`` workstations (the
     benchmark's). Existing CIs are kept; nothing is created when units exist already."""
-    from simple_history.utils import bulk_create_with_history
-
     units = history_units()
     if units:
         return units
@@ -1692,7 +1701,7 @@ class _Generator:
         names = (*columns, *(f.attname for f in rest))
         written = 0
         if self.is_postgres:
-            from psycopg.types.json import Jsonb
+            from psycopg.types.json import Jsonb  # the driver is loaded on PostgreSQL only
 
             json_at = [i for i, name in enumerate(names) if isinstance(fields[name], JSONField)]
             table = connection.ops.quote_name(model._meta.db_table)

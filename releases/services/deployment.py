@@ -17,13 +17,14 @@ from cmdb.choices import ErrorKind, ErrorSource, InstallSource
 from cmdb.services import discrepancy_record, installed_software_record
 from dsl_dhs.choices import ReservationStatus
 from dsl_dhs.models import Reservation
+from dsl_dhs.services import reservation_consume, reservation_return
 from releasemgmt.core.exceptions import (
     DomainConflict,
     DomainNotFound,
     DomainPermissionDenied,
     DomainValidationError,
 )
-from releasemgmt.core.services import audit_record
+from releasemgmt.core.services import audit_record, record_save
 from releases.choices import (
     HALTABLE_INSTALLATION_STATES,
     DistributionState,
@@ -99,8 +100,6 @@ def freeze_window_create(
     environment: str = "",
     release_unit=None,
 ) -> FreezeWindow:
-    from releasemgmt.core.services import record_save
-
     if not by.has_perm("releases.add_freezewindow"):
         raise DomainPermissionDenied("You do not have the permission to declare freeze windows.")
     window = FreezeWindow(
@@ -880,8 +879,6 @@ def _start_backout(release: Release, by) -> None:
 
 
 def _return_reservations(release: Release, by) -> None:
-    from dsl_dhs.services import reservation_return
-
     for reservation in Reservation.objects.filter(
         reference=release.number, status=ReservationStatus.RESERVED
     ):
@@ -971,8 +968,6 @@ def _record_in_cmdb(release: Release, by) -> None:
     """A completed release updates the CMDB — what is now installed where — in the same
     transaction as ``close``, and consumes its DHS reservations. A backed-out release changed
     nothing in the CMDB."""
-    from dsl_dhs.services import reservation_consume
-
     if release.outcome != "completed":
         return
     versions = [

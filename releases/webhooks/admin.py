@@ -3,7 +3,7 @@ they are evidence of what was received). ``releases/admin.py`` calls ``register(
 
 from django.contrib import admin, messages
 
-from releases.models import WebhookDelivery, WebhookSecret, WebhookSource
+from releases.models import CallbackDelivery, WebhookDelivery, WebhookSecret, WebhookSource
 from releases.webhooks import services
 
 
@@ -93,8 +93,6 @@ class CallbackDeliveryAdmin(admin.ModelAdmin):
 
 
 def register(site=admin.site) -> None:
-    from releases.models import CallbackDelivery
-
     site.register(WebhookSource, WebhookSourceAdmin)
     site.register(WebhookDelivery, WebhookDeliveryAdmin)
     site.register(CallbackDelivery, CallbackDeliveryAdmin)
