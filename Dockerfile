@@ -16,12 +16,16 @@ RUN groupadd --system --gid 10001 app \
 
 WORKDIR /app
 
-# Runtime dependencies first, from pyproject.toml alone, so editing the code reuses this layer.
-# The project installs no packages of its own (`packages = []`): it runs from /app.
-COPY pyproject.toml /tmp/deps/pyproject.toml
-RUN pip install /tmp/deps && rm -rf /tmp/deps
+# Runtime dependencies first, exactly as locked (every file's hash checked), so editing the code
+# reuses this layer. `make lock` refreshes requirements/runtime.txt; CI installs it the same way.
+COPY requirements/runtime.txt /tmp/requirements.txt
+RUN pip install --require-hashes -r /tmp/requirements.txt && rm /tmp/requirements.txt
 
 COPY . .
+
+# The project installs no packages of its own (`packages = []`, it runs from /app): only its
+# metadata, with nothing resolved beyond the lock.
+RUN pip install --no-deps . && rm -rf build *.egg-info
 
 # Production storage is CompressedManifestStaticFilesStorage: the manifest must exist in the image.
 # The settings refuse to load without a secret, hosts, PostgreSQL and Redis, so this one command gets

@@ -8,22 +8,32 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format migrate seed agents bench clean help
+.PHONY: run test lint lock format migrate seed agents bench clean help
 
 help:
 	@echo "make run    — set up .venv, migrate, seed demo data, start web + worker + beat on http://$(HOST):$(PORT)/"
 	@echo "make test   — set up .venv and run the whole test suite (DATABASE_URL/REDIS_URL to use PostgreSQL/Redis)"
 	@echo "make agents — (beside make run) the demo's reference agents for the installing pilot release"
-	@echo "make lint   — ruff check + ruff format --check"
+	@echo "make lint   — ruff check + ruff format --check + lint-imports (the layer contracts)"
+	@echo "make lock   — re-resolve uv.lock from pyproject.toml and write requirements/*.txt (hashes)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstall whenever pyproject.toml changes.
-$(STAMP): pyproject.toml | $(BIN)/python
+# Reinstall whenever the lock or pyproject.toml changes: exactly the locked versions (hashes
+# checked), then the project itself without letting pip resolve anything.
+$(STAMP): requirements/dev.txt pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
+
+# After editing the dependencies in pyproject.toml: keep every other pin, resolve what changed.
+# `make lock UPGRADE=1` moves every package to the newest version the ranges allow.
+lock: $(STAMP)
+	$(BIN)/uv lock $(if $(UPGRADE),--upgrade)
+	$(BIN)/uv export --quiet --frozen --format requirements-txt --no-dev --no-emit-project -o requirements/runtime.txt
+	$(BIN)/uv export --quiet --frozen --format requirements-txt --no-dev --extra dev --no-emit-project -o requirements/dev.txt
 
 migrate: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
@@ -50,6 +60,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -4,7 +4,7 @@ errors are put back on the fields they name."""
 from django import forms
 
 from cmdb.attributes import SCHEMAS, TYPES
-from cmdb.choices import CIStatus, RelationshipKind
+from cmdb.choices import RELATIONSHIP_INVERSE, CIStatus, RelationshipKind
 from cmdb.models import ConfigurationItem, Licence
 from dsl_dhs.models import SoftwareVersion
 
@@ -117,8 +117,6 @@ class RetireForm(forms.Form):
 def relationship_choices():
     """Both readings of every kind: "runs on …" (this CI is the source) and "runs …" (the
     other CI is the source)."""
-    from cmdb.choices import RELATIONSHIP_INVERSE
-
     outgoing = [(f"out:{value}", label) for value, label in RelationshipKind.choices]
     incoming = [
         (f"in:{value}", RELATIONSHIP_INVERSE[value])

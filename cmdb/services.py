@@ -1,7 +1,12 @@
 """Writes of the CMDB: configuration items, relationships, installed software, licences and
 discrepancies. Each service is one transaction with its audit event."""
 
+import logging
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.db.models.fields.json import KeyTextTransform
@@ -23,8 +28,10 @@ from cmdb.models import ConfigurationItem, Discrepancy, InstalledSoftware, Licen
 from cmdb.selectors import licence_is_valid_on, licences_with_usage
 from dsl_dhs.choices import VersionStatus
 from dsl_dhs.models import SoftwareVersion
+from releasemgmt.accounts.roles import CONFIGURATION_MANAGER
 from releasemgmt.core.exceptions import DomainConflict, DomainValidationError
 from releasemgmt.core.models import AuditEvent
+from releasemgmt.core.queue import delay_on_commit
 from releasemgmt.core.services import (
     SYSTEM_ACTOR,
     audit_record,
@@ -730,10 +737,45 @@ def _licence_alerts(usage, *, notify: bool) -> list[dict]:
             )
     AuditEvent.objects.bulk_create(events, batch_size=500)
     if raised and notify:
-        from cmdb.tasks import licence_alerts_notify
-
-        transaction.on_commit(lambda: licence_alerts_notify.delay(alerts=raised))
+        delay_on_commit(
+            "cmdb.tasks.licence_alerts_notify",
+            alerts=raised,
+            if_lost="the licence alerts are not e-mailed; the audit log records them.",
+            level=logging.ERROR,
+        )
     return raised
+
+
+def licence_alerts_notify(*, alerts: list[dict]) -> int:
+    """E-mail the configuration managers the licence seat alerts just raised (figures as they were
+    when raised). Runs in a worker after the integrity check's commit, outside any transaction;
+    returns the number of recipients (none, or no alerts: nothing is sent)."""
+    recipients = sorted(
+        set(
+            get_user_model()
+            .objects.filter(groups__name=CONFIGURATION_MANAGER, is_active=True)
+            .exclude(email="")
+            .values_list("email", flat=True)
+        )
+    )
+    if not recipients or not alerts:
+        return 0
+    over = [alert for alert in alerts if alert["over"]]
+    subject = (
+        f"Licence alert: {len(over)} over-used, {len(alerts) - len(over)} running low"
+        if over
+        else f"Licence alert: {len(alerts)} licence(s) running low on seats"
+    )
+    lines = ["These licences need attention:", ""]
+    for alert in alerts:
+        state = "OVER-USED" if alert["over"] else "low on seats"
+        lines.append(
+            f"- {alert['name']} ({state}): {alert['seats']} seats, {alert['in_use']} in use, "
+            f"{alert['free']} free (alert at {alert['threshold']} free or fewer)"
+        )
+    lines += ["", "Licences: /cmdb/licences/", "— releasemgmt"]
+    send_mail(subject, "\n".join(lines), settings.DEFAULT_FROM_EMAIL, recipients)
+    return len(recipients)
 
 
 @transaction.atomic

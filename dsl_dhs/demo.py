@@ -5,6 +5,7 @@ SHA-256; the CMDB demo refers to these product and location names."""
 import hashlib
 from datetime import timedelta
 
+from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
@@ -137,8 +138,6 @@ def artefact_bytes(product: str, version: str) -> bytes:
 
 
 def _user(username: str):
-    from django.contrib.auth import get_user_model
-
     return get_user_model().objects.filter(username=username).first()
 
 

@@ -5,6 +5,7 @@ every installed app. Start a worker with ``celery -A releasemgmt worker`` and be
 import os
 
 from celery import Celery, bootsteps
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "releasemgmt.settings.base")
 
@@ -24,8 +25,8 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
         self.timer_entry = None
 
     def start(self, worker):
-        from django.conf import settings
-
+        # The models load once Django is set up, which Celery's Django fix-up does after this
+        # module is imported.
         from releasemgmt.core.services import heartbeat_record
 
         def beat():

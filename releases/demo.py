@@ -2,28 +2,25 @@
 through the real services. Runs after the CMDB and DSL demos (units "billing" and
 "customer-portal", their servers, and the DSL products) and skips what they did not create."""
 
+import json
+import uuid
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from standardwebhooks.webhooks import Webhook
 
+from cmdb.choices import CIKind
 from cmdb.models import ConfigurationItem
+from cmdb.services import ci_create
 from dsl_dhs.models import SoftwareVersion
-from releases import services
-from releases.choices import FailureConditionKind, ReleaseLevel, TestResult, Trigger
-from releases.models import Release, ReleaseCategory, UnitComponent
+from releases import demo_history, services
+from releases.choices import FailureConditionKind, ReleaseLevel, ReleaseState, TestResult, Trigger
+from releases.demo_history import CATEGORIES
+from releases.models import Release, ReleaseCategory, UnitComponent, WebhookSource
+from releases.services import deployment
+from releases.webhooks import services as webhooks
 
-CATEGORIES = [
-    ("Standard change", "Pre-approved, routine releases.", False, False, False),
-    (
-        "Antivirus definition update",
-        "Signature updates: no communication or training needed.",
-        True,
-        True,
-        False,
-    ),
-    ("Emergency fix", "Urgent fixes under the emergency change process.", False, True, False),
-]
 COMPONENTS = {
     "billing": ["Billing Service", "Oracle Database"],
     "customer-portal": ["Customer Portal", "Nginx"],
@@ -285,8 +282,6 @@ def _seed_history(categories, stdout) -> None:
     timelines, changes, a handful of overrides and one automatic back-out, and the CMDB and
     licence errors found and resolved meanwhile: written in bulk once (recognised by its
     production change requests), so the KPI page shows trends."""
-    from releases import demo_history
-
     if demo_history.history_present():
         return
     units = demo_history.history_units(HISTORY_UNITS)
@@ -316,11 +311,6 @@ def _seed_pilot(manager, categories, stdout) -> None:
     """A release in ``installing`` on 20 workstations for the reference agents
     (``make agents``). A new one is made whenever no release is installing — e.g. after the
     last demo backed out."""
-    from cmdb.choices import CIKind
-    from cmdb.services import ci_create
-    from releases.choices import ReleaseState
-    from releases.services import deployment
-
     if Release.objects.filter(state=ReleaseState.INSTALLING).exists():
         return
     old, new = _version("Microsoft 365 Apps", "2410"), _version("Microsoft 365 Apps", "2412")
@@ -402,14 +392,6 @@ def _seed_webhooks(stdout) -> None:
     """A ServiceNow source and three changes it sent — signed and processed like any delivery:
     an approved change that became a release in ``requested``, one still being assessed, and a
     cancelled one. Its secret is generated and not shown (rotate one in to send your own)."""
-    import json
-    import uuid
-
-    from standardwebhooks.webhooks import Webhook
-
-    from releases.models import WebhookSource
-    from releases.webhooks import services as webhooks
-
     if WebhookSource.objects.filter(name=DEMO_SOURCE).exists():
         return
     _, secret = webhooks.webhook_source_create(

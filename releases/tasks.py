@@ -1,55 +1,52 @@
-"""Celery entry points of releases: thin, idempotent, taking ids."""
+"""Celery entry points of releases: thin, idempotent, taking ids. Each is named after the service it
+runs; the Celery ``name=`` stays what beat rows and queued messages carry. Services enqueue these
+by that name (``releasemgmt.core.queue.delay_on_commit``), never by importing this module."""
 
 from celery import shared_task
 
-from releases.services import deployment
+from releases.services import alerts, deployment
+from releases.webhooks import callbacks
 from releases.webhooks import services as webhook_services
 
 
 @shared_task(name="releases.tasks.dispatch_due_installations", ignore_result=True)
-def dispatch_due_installations() -> int:
+def installations_dispatch_due_task() -> int:
     """Periodic (≤ 30 s): release due installations to run (skip_locked claim)."""
     return deployment.installations_dispatch_due()
 
 
 @shared_task(name="releases.tasks.watchdog", ignore_result=True)
-def watchdog() -> dict:
+def watchdog_task() -> dict:
     """Periodic (≤ 60 s): windows ended with targets not installed; deadlines passed unanswered."""
     return deployment.watchdog()
 
 
 @shared_task(name="releases.tasks.process_webhook_delivery", ignore_result=True)
-def process_webhook_delivery(delivery_id: int) -> None:
+def webhook_delivery_process_task(delivery_id: int) -> None:
     """After commit of an accepted webhook delivery: process it (a repeat finds it done)."""
     webhook_services.webhook_delivery_process(delivery_id=delivery_id)
 
 
 @shared_task(name="releases.tasks.sweep_webhook_deliveries", ignore_result=True)
-def sweep_webhook_deliveries() -> int:
+def webhook_deliveries_sweep_task() -> int:
     """Periodic (60 s): process deliveries left "received" while the broker or worker was down."""
     return webhook_services.webhook_deliveries_sweep()
 
 
 @shared_task(name="releases.tasks.send_callback", ignore_result=True, acks_late=True)
-def send_callback(*, delivery_id: int) -> str:
+def callback_send_task(*, delivery_id: int) -> str:
     """Post one status callback now (the picker retries it later if it fails)."""
-    from releases.webhooks.callbacks import callback_send
-
-    return callback_send(delivery_id=delivery_id)
+    return callbacks.callback_send(delivery_id=delivery_id)
 
 
 @shared_task(name="releases.tasks.dispatch_due_callbacks", ignore_result=True)
-def dispatch_due_callbacks() -> int:
+def callbacks_dispatch_due_task() -> int:
     """Periodic (30 s): send the callbacks that are due (first tries and retries)."""
-    from releases.webhooks.callbacks import callbacks_dispatch_due
-
-    return callbacks_dispatch_due()
+    return callbacks.callbacks_dispatch_due()
 
 
 @shared_task(name="releases.tasks.backout_alert_send", ignore_result=True)
 def backout_alert_send_task(*, release_id: int) -> str:
     """After a release starts waiting for a back-out decision: e-mail (and chat) the people who
     may approve it. A repeat, or a release no longer waiting, sends nothing."""
-    from releases.services.alerts import backout_alert_send
-
-    return backout_alert_send(release_id=release_id)
+    return alerts.backout_alert_send(release_id=release_id)

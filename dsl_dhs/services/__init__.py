@@ -37,6 +37,7 @@ from dsl_dhs.services.products import (
 from dsl_dhs.services.versions import (
     AUTHORISE_PERMISSION,
     HASH_CHUNK_BYTES,
+    VERIFY_BATCH,
     ArtefactTooLarge,
     artefact_too_large,
     software_version_check_upload,
@@ -46,11 +47,13 @@ from dsl_dhs.services.versions import (
     software_version_update,
     software_version_upload,
     software_version_verify,
+    software_versions_verify,
 )
 
 __all__ = [
     "AUTHORISE_PERMISSION",
     "HASH_CHUNK_BYTES",
+    "VERIFY_BATCH",
     "ArtefactTooLarge",
     "artefact_too_large",
     "hardware_model_create",
@@ -75,6 +78,7 @@ __all__ = [
     "software_version_update",
     "software_version_upload",
     "software_version_verify",
+    "software_versions_verify",
     "stock_adjust",
     "stock_create",
     "stock_delete",

@@ -9,6 +9,7 @@ import re
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.text import get_valid_filename
@@ -437,3 +438,40 @@ def software_version_verify(*, version: SoftwareVersion) -> ArtefactCheck:
                 reason=locked.status_reason,
             )
     return check
+
+
+# Versions checked per run. Beat runs the task hourly, so the oldest checks come round first and
+# a large library is covered over several runs without one run outliving its expiry.
+VERIFY_BATCH = 200
+
+
+def software_versions_verify(*, limit: int = VERIFY_BATCH) -> dict:
+    """Recompute the checksums of up to ``limit`` versions that have an artefact and are not
+    retired, least recently checked (never checked first). Each version is its own transaction
+    (``software_version_verify``): a mismatch or missing file quarantines it. Idempotent: a repeat
+    run only records fresh checks. Returns the count per result."""
+    ids = list(
+        SoftwareVersion.objects.exclude(artefact="")
+        .exclude(status=VersionStatus.RETIRED)
+        .order_by(F("last_checked_at").asc(nulls_first=True), "id")
+        .values_list("id", flat=True)[:limit]
+    )
+    counts: dict[str, int] = {}
+    for version_id in ids:
+        version = SoftwareVersion.objects.filter(pk=version_id).first()
+        if version is None:  # deleted since the batch was chosen
+            continue
+        try:
+            check = software_version_verify(version=version)
+        except DomainError as error:  # replaced meanwhile: the next run checks the new file
+            logger.info("Skipped verifying version %s: %s", version_id, error.message)
+            counts["skipped"] = counts.get("skipped", 0) + 1
+            continue
+        except Exception:  # one broken storage object must not stop the batch
+            logger.exception("Verifying version %s failed", version_id)
+            counts["failed"] = counts.get("failed", 0) + 1
+            continue
+        counts[check.result] = counts.get(check.result, 0) + 1
+        if check.result != "ok":
+            logger.warning("Artefact check of %s: %s — %s", version, check.result, check.detail)
+    return counts

@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
 from django.db.models import Q
+from django.db.models.signals import m2m_changed, pre_delete
 
 
 class PermissionBackend(ModelBackend):
@@ -70,8 +71,6 @@ def renew_permission_stamps(sender, instance=None, action=None, reverse=False, *
 
 
 def connect_signals() -> None:
-    from django.db.models.signals import m2m_changed, pre_delete
-
     user_model = get_user_model()
     for through in (
         user_model.groups.through,

@@ -9,6 +9,8 @@ from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from releasemgmt.accounts.roles import Action, actions_for
+
 TIME_ZONE_CHOICES = [(name, name) for name in sorted(zoneinfo.available_timezones())]
 
 
@@ -33,6 +35,11 @@ class User(AbstractUser):
     @property
     def role_names(self) -> list[str]:
         return sorted(group.name for group in self.groups.all())
+
+    @property
+    def actions(self) -> list[Action]:
+        """What this user may do (``roles.ACTIONS``), for the API's ``me`` and the pages."""
+        return actions_for(self)
 
 
 TOKEN_PREFIX = "rm_"  # noqa: S105 (a public prefix, not a secret)

@@ -9,6 +9,8 @@ and kept in step after every ``migrate``; the README's permission matrix is gene
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
+from django.contrib.auth.models import Group, Permission
+
 RELEASE_MANAGER = "release_manager"
 CHANGE_MANAGER = "change_manager"
 OPS = "ops"
@@ -220,8 +222,6 @@ def apply_roles(group_model, permission_model) -> None:
 
 
 def sync_role_groups(sender=None, **kwargs) -> None:
-    from django.contrib.auth.models import Group, Permission
-
     apply_roles(Group, Permission)
 
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from releasemgmt.core.models import AuditEvent, Heartbeat, ScheduledJob
+from releasemgmt.core.models import AuditEvent, Heartbeat
 
 
 @admin.register(AuditEvent)
@@ -29,10 +29,3 @@ class HeartbeatAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
-
-
-@admin.register(ScheduledJob)
-class ScheduledJobAdmin(admin.ModelAdmin):
-    list_display = ("task_name", "due_at", "status", "attempts", "dispatched_at", "finished_at")
-    list_filter = ("status", "task_name")
-    readonly_fields = ("attempts", "dispatched_at", "finished_at", "last_error", "created_at")

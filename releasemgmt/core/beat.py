@@ -7,6 +7,7 @@ from django.conf import settings
 from django_celery_beat.schedulers import DatabaseScheduler
 
 from releasemgmt.core.choices import Component
+from releasemgmt.core.services import heartbeat_record
 
 
 class HeartbeatDatabaseScheduler(DatabaseScheduler):
@@ -15,8 +16,6 @@ class HeartbeatDatabaseScheduler(DatabaseScheduler):
     def tick(self, *args, **kwargs):
         now = time.monotonic()
         if now - self._last_heartbeat >= settings.HEARTBEAT_INTERVAL_SECONDS:
-            from releasemgmt.core.services import heartbeat_record
-
             heartbeat_record(component=Component.BEAT, detail="celery beat")
             self._last_heartbeat = now
         interval = super().tick(*args, **kwargs)

@@ -7,7 +7,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils import timezone
 
-from releasemgmt.core.choices import Component, JobStatus
+from releasemgmt.core.choices import Component
 
 
 class AuditEvent(models.Model):
@@ -51,25 +51,3 @@ class Heartbeat(models.Model):
 
     def __str__(self):
         return f"{self.component} @ {self.last_seen.isoformat()}"
-
-
-class ScheduledJob(models.Model):
-    """A task due at a time. The periodic picker dispatches due rows; the broker never holds a
-    far-future countdown, so a restart or a lost broker loses nothing."""
-
-    task_name = models.CharField(max_length=200)
-    kwargs = models.JSONField(default=dict, blank=True)
-    due_at = models.DateTimeField()
-    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
-    dispatched_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-
-    class Meta:
-        ordering = ["due_at", "id"]
-        indexes = [models.Index(fields=["status", "due_at"], name="core_job_status_due")]
-
-    def __str__(self):
-        return f"{self.task_name} due {self.due_at.isoformat()} ({self.status})"

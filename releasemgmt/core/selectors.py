@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from celery import current_app
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
@@ -23,10 +24,8 @@ def _check_database() -> str:
 
 
 def _check_broker() -> str:
-    from releasemgmt.celery import app
-
     try:
-        with app.connection_for_write() as conn:
+        with current_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
             if conn.transport_cls == "filesystem":
                 for folder in ("data_folder_in", "data_folder_out"):

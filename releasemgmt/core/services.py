@@ -1,23 +1,18 @@
-"""Writes of the platform: audit events, heartbeats and work due later."""
+"""Writes of the platform: audit events and heartbeats."""
 
-import logging
-from datetime import datetime, timedelta
+import json
 
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 
-from releasemgmt.core.choices import JobStatus
 from releasemgmt.core.exceptions import DomainConflict, DomainValidationError
-from releasemgmt.core.models import AuditEvent, Heartbeat, ScheduledJob
-
-logger = logging.getLogger(__name__)
+from releasemgmt.core.models import AuditEvent, Heartbeat
 
 SYSTEM_ACTOR = "system"
-# A dispatched job whose message never reached a worker (broker lost it) is sent again after this.
-REDISPATCH_AFTER = timedelta(minutes=10)
-MAX_ATTEMPTS = 5
 
 
 def person_or_none(by):
@@ -60,87 +55,8 @@ def heartbeat_record(*, component: str, detail: str = "") -> None:
     )
 
 
-def scheduled_job_create(
-    *, task_name: str, due_at: datetime, kwargs: dict | None = None
-) -> ScheduledJob:
-    """Schedule the Celery task ``task_name`` to run at ``due_at`` (UTC-aware). The job is a row;
-    the periodic picker dispatches it when due."""
-    from releasemgmt.celery import app
-
-    app.loader.import_default_modules()  # autodiscovery is lazy outside the worker
-    if task_name not in app.tasks:
-        raise DomainValidationError({"task_name": f"No task named {task_name!r} is registered."})
-    if timezone.is_naive(due_at):
-        raise DomainValidationError({"due_at": "Give a time with a time zone (UTC is stored)."})
-    return ScheduledJob.objects.create(task_name=task_name, kwargs=kwargs or {}, due_at=due_at)
-
-
-def scheduled_jobs_dispatch(*, now: datetime | None = None, limit: int = 200) -> list[int]:
-    """Claim due jobs and send each to the workers after commit.
-
-    Due = pending with ``due_at <= now``, or dispatched so long ago that its message was lost.
-    Rows are claimed with ``select_for_update(skip_locked=True)``, so two pickers running at once
-    never claim the same job. Returns the claimed ids."""
-    from releasemgmt.core.tasks import run_scheduled_job
-
-    now = now or timezone.now()
-    with transaction.atomic():
-        due = (
-            ScheduledJob.objects.select_for_update(skip_locked=True)
-            .filter(attempts__lt=MAX_ATTEMPTS)
-            .filter(_due(now))
-            .order_by("due_at", "id")
-            .values_list("id", flat=True)[:limit]
-        )
-        ids = list(due)
-        if ids:
-            ScheduledJob.objects.filter(id__in=ids).update(
-                status=JobStatus.DISPATCHED, dispatched_at=now, attempts=F("attempts") + 1
-            )
-            for job_id in ids:
-                transaction.on_commit(lambda job_id=job_id: run_scheduled_job.delay(job_id=job_id))
-    return ids
-
-
-def _due(now: datetime) -> Q:
-    return Q(status=JobStatus.PENDING, due_at__lte=now) | Q(
-        status=JobStatus.DISPATCHED, dispatched_at__lte=now - REDISPATCH_AFTER
-    )
-
-
-def scheduled_job_run(*, job_id: int) -> str:
-    """Run a dispatched job once. The row is locked while the task body runs in the same
-    transaction, so a repeated message (redelivery after a lost worker) finds it done and returns.
-    A failing body rolls back its own writes and leaves the job ``failed`` with the reason."""
-    from releasemgmt.celery import app
-
-    try:
-        with transaction.atomic():
-            job = ScheduledJob.objects.select_for_update().filter(pk=job_id).first()
-            if job is None or job.status != JobStatus.DISPATCHED:
-                return "skipped"
-            app.tasks[job.task_name](**job.kwargs)
-            job.status = JobStatus.DONE
-            job.finished_at = timezone.now()
-            job.last_error = ""
-            job.save(update_fields=["status", "finished_at", "last_error"])
-            return "done"
-    except Exception as error:
-        logger.exception("Scheduled job %s failed", job_id)
-        ScheduledJob.objects.filter(pk=job_id, status=JobStatus.DISPATCHED).update(
-            status=JobStatus.FAILED,
-            finished_at=timezone.now(),
-            last_error=f"{type(error).__name__}: {error}"[:2000],
-        )
-        return "failed"
-
-
 def snapshot(instance) -> dict:
     """The instance's concrete field values as JSON-safe data, for an audit event's before/after."""
-    import json
-
-    from django.core.serializers.json import DjangoJSONEncoder
-
     data = {}
     for field in instance._meta.concrete_fields:
         value = field.value_from_object(instance)
@@ -156,8 +72,6 @@ def record_save(
     """Validate (``full_clean``) and save ``instance`` with an audit event carrying the changed
     fields. ``action`` defaults to ``<app>.<model>.create`` / ``.update``. Call it inside the
     service's transaction."""
-    from django.core.exceptions import ValidationError
-
     meta = instance._meta
     creating = instance._state.adding
     before = None
@@ -193,8 +107,6 @@ def record_save(
 
 def record_delete(*, instance, actor, reason: str = "") -> None:
     """Delete ``instance`` with an audit event; a protected (still referenced) record is a 409."""
-    from django.db.models import ProtectedError, RestrictedError
-
     meta = instance._meta
     before = snapshot(instance)
     audit_record(

@@ -274,11 +274,6 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "releasemgmt.core.beat:HeartbeatDatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
-    "dispatch-due-jobs": {
-        "task": "releasemgmt.core.tasks.dispatch_due_jobs",
-        "schedule": float(env.integer("SCHEDULER_PICK_SECONDS", 10, minimum=1)),
-        "options": {"expires": 30},
-    },
     "releases-dispatch-due-installations": {
         "task": "releases.tasks.dispatch_due_installations",
         "schedule": float(env.integer("INSTALLATION_PICK_SECONDS", 15, minimum=1)),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management.utils import get_random_secret_key
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -112,8 +113,6 @@ def secret_key(name: str, fallback_file: Path | None) -> str:
             "(50+ random characters, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(50))'`)."
         )
     if not fallback_file.exists():
-        from django.core.management.utils import get_random_secret_key
-
         fallback_file.parent.mkdir(parents=True, exist_ok=True)
         fallback_file.write_text(get_random_secret_key())
         fallback_file.chmod(0o600)

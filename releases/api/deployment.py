@@ -26,6 +26,7 @@ from releasemgmt.core.api.views import (
     UNAUTHENTICATED,
     AuditedModelViewSet,
 )
+from releasemgmt.core.exceptions import DomainNotFound, DomainValidationError
 from releases import selectors_deployment as selectors
 from releases.choices import DistributionState, InstallationState
 from releases.models import BackoutOverride, FreezeWindow, Release, ReleaseTarget
@@ -168,8 +169,6 @@ def _ci(identifier: str) -> ConfigurationItem:
         .first()
     )
     if ci is None:
-        from releasemgmt.core.exceptions import DomainNotFound
-
         raise DomainNotFound(f"No configuration item {identifier!r}.")
     return ci
 
@@ -198,8 +197,6 @@ class AgentWorkView(AgentEndpoint):
     def get(self, request):
         identifier = request.query_params.get("ci", "")
         if not identifier:
-            from releasemgmt.core.exceptions import DomainValidationError
-
             raise DomainValidationError({"ci": "Give the target's identifier: ?ci=web-01."})
         _check_scope(request, identifier)
         ci = _ci(identifier)

@@ -44,6 +44,7 @@ from releases.webhooks.filtersets import (
     CallbackDeliveryFilterSet,
     WebhookDeliveryFilterSet,
 )
+from releases.webhooks.secrets import secret_seal
 
 COMMON = {401: UNAUTHENTICATED, 403: FORBIDDEN}
 CONFLICT = OpenApiResponse(ERROR, description="Conflicts with the current state.")
@@ -157,8 +158,6 @@ class WebhookSourceSerializer(serializers.ModelSerializer):
         }
 
     def validate_callback_authorization(self, value):
-        from releases.webhooks.secrets import secret_seal
-
         return secret_seal(value.strip()) if value and value.strip() else ""
 
     def get_endpoint(self, source) -> str:

@@ -21,7 +21,7 @@ and the times (relative to now) depend on what is already there.
 - ``constants``: units of time, sizes and the words the history uses
 """
 
-from releases.demo_history.constants import HISTORY_SOURCE, JIRA_SOURCE
+from releases.demo_history.constants import CATEGORIES, HISTORY_SOURCE, JIRA_SOURCE
 from releases.demo_history.estate import (
     HistoryUnit,
     HistoryUsers,
@@ -34,6 +34,7 @@ from releases.demo_history.estate import (
 from releases.demo_history.generator import history_generate
 
 __all__ = [
+    "CATEGORIES",
     "HISTORY_SOURCE",
     "JIRA_SOURCE",
     "HistoryUnit",

@@ -113,3 +113,17 @@ BACKOUT_STEPS = (
     "Reinstall the previous version from the DSL",
     "Run the smoke tests and tell the service desk",
 )
+
+
+# The demo's release categories (name, description, waives communication, training, rehearsal).
+CATEGORIES = [
+    ("Standard change", "Pre-approved, routine releases.", False, False, False),
+    (
+        "Antivirus definition update",
+        "Signature updates: no communication or training needed.",
+        True,
+        True,
+        False,
+    ),
+    ("Emergency fix", "Urgent fixes under the emergency change process.", False, True, False),
+]

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from simple_history.utils import bulk_create_with_history
 
 from cmdb.choices import (
     HARDWARE_KINDS,
@@ -16,7 +19,9 @@ from cmdb.choices import (
     RelationshipKind,
 )
 from cmdb.models import ConfigurationItem, Relationship
-from releases.demo_history.constants import HISTORY_SOURCE, PRODUCTS
+from releasemgmt.accounts import demo as accounts_demo
+from releasemgmt.accounts import roles
+from releases.demo_history.constants import CATEGORIES, HISTORY_SOURCE, PRODUCTS
 from releases.models import ChangeRequest, ReleaseCategory
 
 
@@ -49,12 +54,6 @@ def history_present() -> bool:
 def history_users() -> HistoryUsers:
     """The demo users the history names, created when missing (the demo's accounts and a second
     ops person, ``ops-2``, with the demo password): an override needs two different ops people."""
-    from django.conf import settings
-    from django.contrib.auth.models import Group
-
-    from releasemgmt.accounts import demo as accounts_demo
-    from releasemgmt.accounts import roles
-
     User = get_user_model()
     wanted = ("release-manager", "change-manager", "config-manager", "ops")
     if User.objects.filter(username__in=wanted).count() < len(wanted):
@@ -84,8 +83,6 @@ class _Silent:
 
 def history_categories() -> dict[str, ReleaseCategory]:
     """The demo's release categories, created when missing."""
-    from releases.demo import CATEGORIES
-
     result = {}
     for name, description, communication, training, rehearsal in CATEGORIES:
         result[name], _ = ReleaseCategory.objects.get_or_create(
@@ -152,8 +149,6 @@ def history_units(identifiers=None) -> list[HistoryUnit]:
 def history_estate(*, endpoints: int = 1000) -> list[HistoryUnit]:
     """A small estate for an empty CMDB: four services and ``endpoints`` workstations (the
     benchmark's). Existing CIs are kept; nothing is created when units exist already."""
-    from simple_history.utils import bulk_create_with_history
-
     units = history_units()
     if units:
         return units

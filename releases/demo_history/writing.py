@@ -342,7 +342,7 @@ class WritingMixin:
         names = (*columns, *(f.attname for f in rest))
         written = 0
         if self.is_postgres:
-            from psycopg.types.json import Jsonb
+            from psycopg.types.json import Jsonb  # the driver is loaded on PostgreSQL only
 
             json_at = [i for i, name in enumerate(names) if isinstance(fields[name], JSONField)]
             table = connection.ops.quote_name(model._meta.db_table)

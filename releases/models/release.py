@@ -8,6 +8,7 @@ from django.db import models
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
+from dsl_dhs.choices import VersionStatus
 from releases.choices import (
     CANCELLABLE_STATES,
     EDITABLE_STATES,
@@ -266,8 +267,6 @@ class Release(ConcurrentTransitionMixin, models.Model):
         return not self.plan_problems()
 
     def build_problems(self) -> list[str]:
-        from dsl_dhs.choices import VersionStatus
-
         unauthorised = self.items.filter(software_version__isnull=False).exclude(
             software_version__status=VersionStatus.AUTHORISED
         )

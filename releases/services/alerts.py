@@ -2,7 +2,7 @@
 approve it is e-mailed (and, when ``BACKOUT_ALERT_WEBHOOK_URL`` is set, a chat channel is posted
 to) with a link to the decision, the condition and the figures in words, and the deadline.
 
-``require_backout`` enqueues ``backout_alert_send_task`` after its commit; the task calls
+``require_backout`` enqueues ``backout_alert_send_task`` (after its commit); the task calls
 ``backout_alert_send``. A failed e-mail or chat post is logged and recorded, never raised: the
 back-out queue and the top-bar badge show the waiting release whatever happens to the alert."""
 
@@ -20,6 +20,7 @@ from django.urls import reverse
 
 from releasemgmt.core.models import AuditEvent
 from releasemgmt.core.outbound import post_json
+from releasemgmt.core.queue import delay_on_commit
 from releasemgmt.core.services import audit_record
 from releases.choices import FailureConditionKind, ReleaseState
 from releases.models import Release
@@ -31,19 +32,16 @@ APPROVE_PERMISSION = ("releases", "approve_backout")
 
 
 def backout_alert_enqueue(release_id: int) -> None:
-    """After commit: hand the alert to a worker. With the broker down the alert is lost — logged
-    as an error — while the back-out queue and the badge still show the release."""
-    from releases.tasks import backout_alert_send_task
-
-    try:
-        backout_alert_send_task.delay(release_id=release_id)
-    except Exception:  # any broker failure: the decision itself is recorded and visible
-        logger.error(
-            "Back-out alert for release %s not enqueued; the back-out queue and the top-bar "
-            "badge still show it.",
-            release_id,
-            exc_info=True,
-        )
+    """Inside the transaction that halts the release: after commit, hand the alert to a worker.
+    With the broker down the alert is lost — logged as an error — while the back-out queue and
+    the badge still show the release."""
+    delay_on_commit(
+        "releases.tasks.backout_alert_send",
+        release_id=release_id,
+        if_lost="the back-out alert is lost; the back-out queue and the top-bar badge still show "
+        "the release.",
+        level=logging.ERROR,
+    )
 
 
 def backout_alert_recipients() -> list[str]:

@@ -17,13 +17,14 @@ from cmdb.choices import ErrorKind, ErrorSource, InstallSource
 from cmdb.services import discrepancy_record, installed_software_record
 from dsl_dhs.choices import ReservationStatus
 from dsl_dhs.models import Reservation
+from dsl_dhs.services import reservation_consume, reservation_return
 from releasemgmt.core.exceptions import (
     DomainConflict,
     DomainNotFound,
     DomainPermissionDenied,
     DomainValidationError,
 )
-from releasemgmt.core.services import audit_record
+from releasemgmt.core.services import audit_record, record_save
 from releases.choices import (
     HALTABLE_INSTALLATION_STATES,
     DistributionState,
@@ -110,8 +111,6 @@ def freeze_window_create(
     environment: str = "",
     release_unit=None,
 ) -> FreezeWindow:
-    from releasemgmt.core.services import record_save
-
     if not by.has_perm("releases.add_freezewindow"):
         raise DomainPermissionDenied("You do not have the permission to declare freeze windows.")
     window = FreezeWindow(
@@ -816,8 +815,7 @@ def require_backout(release: Release, *, condition: str, now: datetime) -> Relea
         reason=f"Failure condition met: {condition}.",
         details={**numbers, "halted": halted},
     )
-    release_id = release.pk
-    transaction.on_commit(lambda: alerts.backout_alert_enqueue(release_id))
+    alerts.backout_alert_enqueue(release.pk)
     return release
 
 
@@ -903,8 +901,6 @@ def backout_complete_at_once(release: Release) -> tuple[str, dict] | None:
 
 
 def _return_reservations(release: Release, by) -> None:
-    from dsl_dhs.services import reservation_return
-
     for reservation in Reservation.objects.filter(
         reference=release.number, status=ReservationStatus.RESERVED
     ):
@@ -989,8 +985,6 @@ def release_record_in_cmdb(release: Release, by) -> None:
     """A completed release updates the CMDB — what is now installed where — in the same
     transaction as ``close``, and consumes its DHS reservations. A backed-out release changed
     nothing in the CMDB."""
-    from dsl_dhs.services import reservation_consume
-
     if release.outcome != "completed":
         return
     versions = [

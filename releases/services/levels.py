@@ -3,6 +3,7 @@ changed, what a Delta may carry, what a Full must carry, and how much testing is
 
 from django.db import transaction
 
+from dsl_dhs.choices import VersionStatus
 from dsl_dhs.models import SoftwareVersion
 from releases.choices import ItemKind, Outcome, ReleaseLevel, ReleaseState, TestKind, TestResult
 from releases.models import Release, ReleaseItem, TestScopeItem, UnitComponent
@@ -70,8 +71,6 @@ def is_changed(release: Release, version: SoftwareVersion) -> bool:
 def release_fill_full_contents(*, release: Release) -> list[ReleaseItem]:
     """A Full release carries every component: add each missing one at its baseline version
     (or its newest authorised version when there is no baseline)."""
-    from dsl_dhs.choices import VersionStatus
-
     if release.level != ReleaseLevel.FULL or release.release_unit_id is None:
         return []
     baseline = release_baseline(release.release_unit_id, exclude_release_id=release.pk)

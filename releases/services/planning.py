@@ -8,10 +8,15 @@ from django.utils import timezone
 
 from cmdb.choices import SERVICE_KINDS
 from dsl_dhs.choices import VersionStatus
-from releasemgmt.core.exceptions import DomainConflict, DomainValidationError
+from releasemgmt.core.exceptions import (
+    DomainConflict,
+    DomainPermissionDenied,
+    DomainValidationError,
+)
 from releasemgmt.core.services import audit_record, record_save
 from releases.choices import (
     DistributionMethod,
+    FailureConditionKind,
     ReleaseLevel,
     RolloutTaskKind,
     RolloutTaskStatus,
@@ -271,18 +276,20 @@ def release_targets_set(*, release: Release, cis, by) -> list[ReleaseTarget]:
 def release_failure_condition_add(
     *, release: Release, by, kind: str, threshold=None, parameters=None, description: str = ""
 ) -> FailureCondition:
-    from releases.choices import FailureConditionKind as K
-
     release = _locked_editable(release)
-    if kind in (K.FAILURE_RATE_ABOVE, K.FAILED_TARGETS_AT_LEAST) and threshold is None:
+    if (
+        kind
+        in (FailureConditionKind.FAILURE_RATE_ABOVE, FailureConditionKind.FAILED_TARGETS_AT_LEAST)
+        and threshold is None
+    ):
         raise DomainValidationError({"threshold": "This condition needs a threshold."})
-    if kind == K.FAILURE_RATE_ABOVE and not 0 <= threshold < 100:
+    if kind == FailureConditionKind.FAILURE_RATE_ABOVE and not 0 <= threshold < 100:
         raise DomainValidationError(
             {"threshold": "A failure rate threshold is a percentage from 0 to 99.99."}
         )
-    if kind == K.FAILED_TARGETS_AT_LEAST and threshold < 1:
+    if kind == FailureConditionKind.FAILED_TARGETS_AT_LEAST and threshold < 1:
         raise DomainValidationError({"threshold": "Give a count of at least 1."})
-    if kind == K.HEALTH_SIGNAL_FAILED and not (parameters or {}).get("signal"):
+    if kind == FailureConditionKind.HEALTH_SIGNAL_FAILED and not (parameters or {}).get("signal"):
         raise DomainValidationError({"parameters": 'Name the health signal: {"signal": "…"}.'})
     condition = FailureCondition(
         release=release,
@@ -332,8 +339,6 @@ def test_item_sign_off(
 ) -> TestScopeItem:
     """Record a test result (passed or failed, with evidence) while the release is in testing.
     Waivers come only from the category policy."""
-    from releasemgmt.core.exceptions import DomainPermissionDenied
-
     if not by.has_perm("releases.test_release"):
         raise DomainPermissionDenied("You do not have the permission to sign off release tests.")
     release = Release.objects.select_for_update().get(pk=item.release_id)
@@ -401,8 +406,6 @@ def rollout_tasks_create(release: Release, by) -> None:
 @transaction.atomic
 def rollout_task_complete(*, task: RolloutTask, by) -> RolloutTask:
     """Mark a communication or training task done (once the roll-out is planned)."""
-    from releasemgmt.core.exceptions import DomainPermissionDenied
-
     if not by.has_perm("releases.plan_rollout_release"):
         raise DomainPermissionDenied("You do not have the permission to complete roll-out tasks.")
     task = RolloutTask.objects.select_for_update().select_related("release").get(pk=task.pk)

@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 
 from releasemgmt.core.services import record_save
 from releases.admin_base import AuditedAdmin
-from releases.models import WebhookDelivery, WebhookSecret, WebhookSource
+from releases.models import CallbackDelivery, WebhookDelivery, WebhookSecret, WebhookSource
 from releases.webhooks import services
 
 
@@ -105,8 +105,6 @@ class CallbackDeliveryAdmin(admin.ModelAdmin):
 
 
 def register(site=admin.site) -> None:
-    from releases.models import CallbackDelivery
-
     site.register(WebhookSource, WebhookSourceAdmin)
     site.register(WebhookDelivery, WebhookDeliveryAdmin)
     site.register(CallbackDelivery, CallbackDeliveryAdmin)

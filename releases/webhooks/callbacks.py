@@ -17,6 +17,7 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from releasemgmt.core.exceptions import DomainConflict
+from releasemgmt.core.queue import delay_on_commit
 from releasemgmt.core.services import audit_record
 from releases.choices import ReleaseState
 from releases.models import (
@@ -104,21 +105,18 @@ def callbacks_enqueue(
                 next_attempt_at=now,
             )
         )
-    if created:
-        from releases.tasks import send_callback
-
-        for delivery in created:
-            transaction.on_commit(lambda pk=delivery.pk: _safe_delay(send_callback, pk))
+    for delivery in created:
+        _enqueue(delivery.pk)
     return created
 
 
-def _safe_delay(task, delivery_id: int) -> None:
-    try:
-        task.delay(delivery_id=delivery_id)
-    except Exception:  # the picker sends it later: the row is due
-        logger.warning(
-            "Could not enqueue callback %s; the picker will send it", delivery_id, exc_info=True
-        )
+def _enqueue(delivery_id: int) -> None:
+    """After commit, send the callback now; with the broker down the picker sends it (it is due)."""
+    delay_on_commit(
+        "releases.tasks.send_callback",
+        delivery_id=delivery_id,
+        if_lost="the picker will send the callback.",
+    )
 
 
 def _post(
@@ -269,7 +267,5 @@ def callback_resend(*, delivery: CallbackDelivery, by=None) -> CallbackDelivery:
     delivery.next_attempt_at = timezone.now()
     delivery.save(update_fields=["status", "attempt_count", "next_attempt_at"])
     audit_record(actor=by, action="webhook_callback.resend", target=delivery, before=before)
-    from releases.tasks import send_callback
-
-    transaction.on_commit(lambda: _safe_delay(send_callback, delivery.pk))
+    _enqueue(delivery.pk)
     return delivery

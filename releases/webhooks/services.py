@@ -16,6 +16,7 @@ from releasemgmt.core.exceptions import (
     DomainNotFound,
     DomainValidationError,
 )
+from releasemgmt.core.queue import delay_on_commit
 from releasemgmt.core.services import audit_record, record_save
 from releases.choices import CANCELLABLE_STATES, FINAL_STATES
 from releases.models import (
@@ -187,7 +188,7 @@ def webhook_delivery_receive(
     first = _store_once(delivery)
     if first is not None:
         return first, False
-    transaction.on_commit(lambda: _enqueue(delivery.pk))  # at once when not in a transaction
+    _enqueue(delivery.pk)  # at once when not in a transaction
     return delivery, True
 
 
@@ -228,15 +229,13 @@ def _store_once(delivery: WebhookDelivery) -> WebhookDelivery | None:
 
 
 def _enqueue(delivery_id: int) -> None:
-    """Hand the delivery to a worker; with the broker down it stays "received" for the sweeper."""
-    from releases.tasks import process_webhook_delivery
-
-    try:
-        process_webhook_delivery.delay(delivery_id=delivery_id)
-    except Exception:  # any broker failure: the sweeper is the safety net
-        logger.warning(
-            "Webhook delivery %s not enqueued; the sweeper will process it.", delivery_id
-        )
+    """After commit, hand the delivery to a worker; with the broker down it stays "received" for
+    the sweeper."""
+    delay_on_commit(
+        "releases.tasks.process_webhook_delivery",
+        delivery_id=delivery_id,
+        if_lost="the sweeper will process the delivery.",
+    )
 
 
 # Processing
@@ -335,7 +334,7 @@ def webhook_delivery_replay(*, delivery: WebhookDelivery, by=None) -> WebhookDel
     delivery.processed_at = None
     delivery.save(update_fields=["status", "outcome", "attention", "processed_at"])
     audit_record(actor=by, action="webhook_delivery.replay", target=delivery, before=before)
-    transaction.on_commit(lambda: _enqueue(delivery.pk))
+    _enqueue(delivery.pk)
     return delivery
 
 

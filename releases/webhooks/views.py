@@ -6,12 +6,21 @@ import json
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
+from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from releasemgmt.core.exceptions import DomainConflict
-from releases.models import DeliveryAttention, DeliveryStatus, WebhookDelivery, WebhookSource
-from releases.webhooks import services
+from releases.models import (
+    CallbackAttempt,
+    CallbackDelivery,
+    CallbackStatus,
+    DeliveryAttention,
+    DeliveryStatus,
+    WebhookDelivery,
+    WebhookSource,
+)
+from releases.webhooks import callbacks, services
 from releases.webhooks.filtersets import WebhookDeliveryFilterSet
 
 PAGE_SIZE = 50
@@ -80,10 +89,6 @@ def delivery_replay(request, pk):
 @permission_required("releases.view_webhookdelivery", raise_exception=True)
 def callback_list(request):
     """Outbound status callbacks, newest first, each with its attempts; 50 a page."""
-    from django.db.models import Prefetch
-
-    from releases.models import CallbackAttempt, CallbackDelivery, CallbackStatus
-
     queryset = CallbackDelivery.objects.select_related("source", "release").prefetch_related(
         Prefetch("attempts", queryset=CallbackAttempt.objects.order_by("at", "id"))
     )
@@ -109,12 +114,9 @@ def callback_list(request):
 @permission_required("releases.replay_webhookdelivery", raise_exception=True)
 def callback_resend(request, pk):
     """Send a status event again now; a refusal (callbacks off, already queued) is shown."""
-    from releases.models import CallbackDelivery
-    from releases.webhooks.callbacks import callback_resend as resend
-
     delivery = get_object_or_404(CallbackDelivery.objects.select_related("release"), pk=pk)
     try:
-        resend(delivery=delivery, by=request.user)
+        callbacks.callback_resend(delivery=delivery, by=request.user)
     except DomainConflict as refused:
         messages.error(request, refused.message)
     else:

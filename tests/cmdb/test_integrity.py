@@ -1,6 +1,7 @@
 """The CMDB integrity check: every kind it detects, auto-resolution, idempotence, and the licence
 seat alerts it emails (once per new alert, after commit)."""
 
+import logging
 from datetime import timedelta
 
 import pytest
@@ -10,7 +11,7 @@ from django.utils import timezone
 from cmdb import services
 from cmdb.choices import CIStatus, ErrorKind, ErrorSource
 from cmdb.models import ConfigurationItem, Discrepancy, InstalledSoftware, Licence
-from cmdb.tasks import integrity_check
+from cmdb.tasks import cmdb_integrity_check_task, licence_alerts_notify_task
 from dsl_dhs.choices import VersionStatus
 from releasemgmt.core.models import AuditEvent
 from tests.factories import (
@@ -267,6 +268,29 @@ def test_low_licence_emails_configuration_managers_once(
     assert len(mail.outbox) == 1  # the same alert is not sent again
 
 
+def test_a_broker_outage_loses_the_alert_e_mail_not_the_check(
+    managers, licensed_version, django_capture_on_commit_callbacks, monkeypatch, caplog
+):
+    # given a low licence and a broker that refuses every message
+    licence = LicenceFactory(
+        licence_product=licensed_version.product.licence_product, seats=10, low_seat_threshold=2
+    )
+    InstalledSoftwareFactory.create_batch(8, version=licensed_version, licence=licence)
+
+    def down(*args, **kwargs):
+        raise ConnectionRefusedError("broker down")
+
+    monkeypatch.setattr(licence_alerts_notify_task, "delay", down)
+    # when
+    with caplog.at_level(logging.ERROR):
+        summary = run_check(django_capture_on_commit_callbacks)
+    # then the check and its alert are recorded; the lost e-mail is logged as an error
+    assert summary["alerts"] == 1
+    assert AuditEvent.objects.filter(action__startswith="cmdb.licence.seats").exists()
+    assert mail.outbox == []
+    assert "not enqueued" in caplog.text
+
+
 def test_alert_escalates_clears_and_is_raised_again(
     managers, licensed_version, django_capture_on_commit_callbacks
 ):
@@ -335,7 +359,7 @@ def test_site_and_expired_licences_raise_no_alert(
 def test_task_runs_the_check(django_capture_on_commit_callbacks):
     RelationshipFactory(target=ConfigurationItemFactory(status=CIStatus.RETIRED))
     with django_capture_on_commit_callbacks(execute=True):
-        summary = integrity_check.delay().get()
+        summary = cmdb_integrity_check_task.delay().get()
     assert summary["new"] == 1
-    assert integrity_check.name == "cmdb.tasks.integrity_check"
+    assert cmdb_integrity_check_task.name == "cmdb.tasks.integrity_check"
     assert Licence.objects.count() == 0

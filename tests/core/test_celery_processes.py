@@ -1,5 +1,6 @@
 """Real Celery processes on whatever broker and database the suite runs on (the embedded
-filesystem broker and SQLite by default): a worker runs a task, and beat fires a due-time row.
+filesystem broker and SQLite by default): a worker runs a task, and beat's picker releases a
+due installation.
 
 Each test uses its own queue, so a developer's running `make run` never takes its messages."""
 
@@ -15,10 +16,13 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from cmdb.choices import ErrorKind
+from cmdb.models import Discrepancy
 from releasemgmt.celery import app
-from releasemgmt.core.choices import JobStatus
-from releasemgmt.core.models import Heartbeat, ScheduledJob
-from releasemgmt.core.services import scheduled_job_create
+from releasemgmt.core.models import Heartbeat
+from releases.choices import InstallationState, ReleaseState
+from releases.models import ReleaseTarget
+from tests.factories import ConfigurationItemFactory, ReleaseFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [
@@ -52,7 +56,7 @@ def celery_process(queue, tmp_path):
             "DJANGO_SETTINGS_MODULE": "releasemgmt.settings.base",
             "DATABASE_URL": _database_url(),
             "CELERY_DEFAULT_QUEUE": queue,
-            "SCHEDULER_PICK_SECONDS": "1",
+            "INSTALLATION_PICK_SECONDS": "1",
             "HEARTBEAT_INTERVAL_SECONDS": "1",
         }
         log = open(tmp_path / f"{args[0]}.log", "w")  # noqa: SIM115 (closed at teardown)
@@ -91,42 +95,52 @@ def wait_for(predicate, timeout=60.0, what="condition", logs: Path | None = None
 
 
 def test_a_real_worker_runs_a_task(celery_process, queue, tmp_path):
-    # given: a job already claimed, and a worker on the test queue
-    job = scheduled_job_create(task_name="releasemgmt.core.tasks.ping", due_at=timezone.now())
-    ScheduledJob.objects.filter(pk=job.pk).update(status=JobStatus.DISPATCHED, attempts=1)
+    # given: two machines sharing a serial number, and a worker on the test queue
+    ConfigurationItemFactory(identifier="a", attributes={"serial_number": "SN-1"})
+    ConfigurationItemFactory(identifier="b", attributes={"serial_number": "SN-1"})
     celery_process("worker", "--pool=solo", "-Q", queue, "--without-mingle", "--without-gossip")
 
     # when: the message goes through the broker (not run inline)
-    app.send_task(
-        "releasemgmt.core.tasks.run_scheduled_job", kwargs={"job_id": job.pk}, queue=queue
-    )
+    app.send_task("cmdb.tasks.integrity_check", queue=queue)
 
-    # then
+    # then: the integrity check ran in the worker and recorded the duplicate
     wait_for(
-        lambda: ScheduledJob.objects.get(pk=job.pk).status == JobStatus.DONE,
-        what="the job",
+        lambda: Discrepancy.objects.filter(kind=ErrorKind.DUPLICATE_IDENTITY).exists(),
+        what="the integrity check",
         logs=tmp_path,
     )
     assert Heartbeat.objects.filter(component="worker").exists()
 
 
 def test_beat_fires_a_due_time_row(celery_process, queue, tmp_path):
-    # given: a job due in two seconds, a worker and beat
-    job = scheduled_job_create(
-        task_name="releasemgmt.core.tasks.ping", due_at=timezone.now() + timedelta(seconds=2)
+    # given: an installing release with one installation due in two seconds, a worker and beat
+    now = timezone.now()
+    release = ReleaseFactory(
+        state=ReleaseState.INSTALLING,
+        installation_start=now - timedelta(minutes=5),
+        installation_end=now + timedelta(hours=2),
+        with_plan=False,
+    )
+    target = ReleaseTarget.objects.create(
+        release=release,
+        ci=ConfigurationItemFactory(),
+        installation_state=InstallationState.SCHEDULED,
+        due_at=now + timedelta(seconds=2),
     )
     celery_process("worker", "--pool=solo", "-Q", queue, "--without-mingle", "--without-gossip")
     celery_process("beat", "--pidfile=", f"--schedule={tmp_path / 'beat-schedule'}")
 
-    # then: beat's picker dispatches it once due, the worker runs it, both report heartbeats
+    # then: beat's picker releases it once due (a worker runs the picker), both report heartbeats
     wait_for(
-        lambda: ScheduledJob.objects.get(pk=job.pk).status == JobStatus.DONE,
-        what="the job",
+        lambda: (
+            ReleaseTarget.objects.get(pk=target.pk).installation_state == InstallationState.RUNNING
+        ),
+        what="the installation",
         logs=tmp_path,
     )
-    job.refresh_from_db()
-    assert job.attempts == 1
-    assert job.finished_at >= job.due_at
+    target.refresh_from_db()
+    assert target.attempts == 1
+    assert target.dispatched_at >= target.due_at
     wait_for(
         lambda: set(Heartbeat.objects.values_list("component", flat=True)) == {"worker", "beat"},
         what="heartbeats",

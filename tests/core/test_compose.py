@@ -367,15 +367,31 @@ def test_dockerfile_builds_a_non_root_image_serving_gunicorn_on_8000():
     start = " ".join(args for keyword, args in instructions if keyword in {"CMD", "ENTRYPOINT"})
     assert "gunicorn" in start and WSGI_APPLICATION in start
     assert "${WEB_CONCURRENCY" in start
-    # Dependencies install from pyproject.toml alone, before the source, so the layer is cached.
+    # Dependencies install from the runtime lock alone (hashes required), before the source, so
+    # the layer is cached; the project itself then adds nothing the lock did not pin.
     copies = [index for index, keyword in enumerate(keywords) if keyword == "COPY"]
     first_copy, source_copy = instructions[copies[0]][1], copies[-1]
-    assert first_copy.startswith("pyproject.toml ")
+    assert first_copy.startswith("requirements/runtime.txt ")
     assert instructions[source_copy][1] == ". ."
     assert any(
-        keyword == "RUN" and "pip install" in arguments
+        keyword == "RUN" and "pip install --require-hashes -r" in arguments
         for keyword, arguments in instructions[copies[0] : source_copy]
     )
+    assert any(
+        keyword == "RUN" and "pip install --no-deps ." in arguments
+        for keyword, arguments in instructions[source_copy:]
+    )
+
+
+def test_the_runtime_lock_pins_every_package_with_hashes_and_no_dev_tools():
+    # given the lock the image installs
+    lines = (ROOT / "requirements" / "runtime.txt").read_text().splitlines()
+    pins = [line.split("==")[0] for line in lines if "==" in line and not line.startswith(" ")]
+    # then every requirement is pinned with its hashes, and the dev runner is not among them
+    requirements = [line for line in lines if line and not line.startswith(("#", " "))]
+    assert requirements and all("==" in line and line.endswith("\\") for line in requirements)
+    assert "django" in pins and "celery" in pins
+    assert not {"honcho", "pytest", "ruff", "playwright", "import-linter"} & set(pins)
     assert dockerfile_env()["DJANGO_SETTINGS_MODULE"] == PRODUCTION_SETTINGS
 
 

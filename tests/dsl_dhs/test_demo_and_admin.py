@@ -18,7 +18,7 @@ from dsl_dhs.models import (
     Stock,
 )
 from dsl_dhs.selectors import stock_list
-from dsl_dhs.tasks import verify_artefacts
+from dsl_dhs.tasks import software_versions_verify_task
 from tests.factories import SoftwareVersionFactory, StockFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -114,7 +114,7 @@ def test_demo_artefacts_are_real_files_with_their_real_checksum():
         assert hashlib.sha256(data).hexdigest() == version.sha256
         assert len(data) == version.size
     # the integrity task agrees with the demo: only the quarantined one differs
-    assert verify_artefacts() == {"ok": 15, "mismatch": 1}
+    assert software_versions_verify_task() == {"ok": 15, "mismatch": 1}
 
 
 def test_demo_restores_a_deleted_artefact_file():

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from dsl_dhs.choices import VersionStatus
 from dsl_dhs.models import ArtefactCheck, SoftwareVersion
-from dsl_dhs.tasks import verify_artefacts
+from dsl_dhs.tasks import software_versions_verify_task
 from releasemgmt.core.models import AuditEvent
 from tests.factories import SoftwareVersionFactory
 
@@ -28,7 +28,7 @@ def test_task_is_registered_under_the_name_beat_schedules():
 
     app.loader.import_default_modules()
     assert settings.CELERY_BEAT_SCHEDULE["dsl-verify-artefacts"]["task"] in app.tasks
-    assert verify_artefacts.name == "dsl_dhs.tasks.verify_artefacts"
+    assert software_versions_verify_task.name == "dsl_dhs.tasks.verify_artefacts"
 
 
 def test_tampered_artefact_is_quarantined_with_a_mismatch_record():
@@ -38,7 +38,7 @@ def test_tampered_artefact_is_quarantined_with_a_mismatch_record():
     expected = tampered.sha256
     tamper(tampered)
     # when
-    counts = verify_artefacts.delay().get()
+    counts = software_versions_verify_task.delay().get()
     # then
     assert counts == {"mismatch": 1, "ok": 1}
     tampered.refresh_from_db()
@@ -63,7 +63,7 @@ def test_tampered_artefact_is_quarantined_with_a_mismatch_record():
 def test_missing_artefact_is_quarantined_as_missing():
     version = SoftwareVersionFactory()
     version.artefact.storage.delete(version.artefact.name)
-    assert verify_artefacts() == {"missing": 1}
+    assert software_versions_verify_task() == {"missing": 1}
     version.refresh_from_db()
     assert version.status == VersionStatus.QUARANTINED
     check = ArtefactCheck.objects.get(version=version)
@@ -74,12 +74,12 @@ def test_missing_artefact_is_quarantined_as_missing():
 def test_a_repeat_run_records_fresh_checks_but_changes_nothing_else():
     version = SoftwareVersionFactory()
     tamper(version)
-    verify_artefacts()
+    software_versions_verify_task()
     version.refresh_from_db()
     reason, changed_at = version.status_reason, version.status_changed_at
     history = version.history.count()
 
-    assert verify_artefacts() == {"mismatch": 1}
+    assert software_versions_verify_task() == {"mismatch": 1}
     version.refresh_from_db()
     assert version.status == VersionStatus.QUARANTINED
     assert (version.status_reason, version.status_changed_at) == (reason, changed_at)
@@ -91,7 +91,7 @@ def test_a_repeat_run_records_fresh_checks_but_changes_nothing_else():
 def test_retired_and_artefactless_versions_are_skipped():
     SoftwareVersionFactory(status=VersionStatus.RETIRED)
     SoftwareVersionFactory(status=VersionStatus.DRAFT, with_artefact=False)
-    assert verify_artefacts() == {}
+    assert software_versions_verify_task() == {}
     assert not ArtefactCheck.objects.exists()
 
 
@@ -103,10 +103,10 @@ def test_batch_takes_the_least_recently_checked_first():
     SoftwareVersion.objects.filter(pk=old.pk).update(last_checked_at=now - timedelta(days=3))
     SoftwareVersion.objects.filter(pk=recent.pk).update(last_checked_at=now - timedelta(hours=1))
 
-    assert verify_artefacts(limit=2) == {"ok": 2}
+    assert software_versions_verify_task(limit=2) == {"ok": 2}
     checked = set(ArtefactCheck.objects.values_list("version_id", flat=True))
     assert checked == {never.pk, old.pk}
-    assert verify_artefacts(limit=1) == {"ok": 1}
+    assert software_versions_verify_task(limit=1) == {"ok": 1}
     assert ArtefactCheck.objects.filter(version=recent).exists()
 
 
@@ -122,7 +122,7 @@ def test_a_version_replaced_while_being_hashed_is_skipped(monkeypatch):
         return result
 
     monkeypatch.setattr(versions, "_stored_digest", replaced_meanwhile)
-    assert verify_artefacts() == {"skipped": 1}
+    assert software_versions_verify_task() == {"skipped": 1}
     assert not ArtefactCheck.objects.exists()
 
 

@@ -6,7 +6,7 @@ from tests.factories.cmdb import (
     LicenceFactory,
     RelationshipFactory,
 )
-from tests.factories.core import AuditEventFactory, ScheduledJobFactory
+from tests.factories.core import AuditEventFactory
 from tests.factories.dsl_dhs import (
     HardwareModelFactory,
     LicenceProductFactory,
@@ -29,7 +29,6 @@ __all__ = [
     "LocationFactory",
     "RelationshipFactory",
     "ReservationFactory",
-    "ScheduledJobFactory",
     "SoftwareProductFactory",
     "SoftwareVersionFactory",
     "StockFactory",

@@ -1,7 +1,6 @@
 import factory
-from django.utils import timezone
 
-from releasemgmt.core.models import AuditEvent, ScheduledJob
+from releasemgmt.core.models import AuditEvent
 from tests.factories.accounts import UserFactory
 
 
@@ -14,11 +13,3 @@ class AuditEventFactory(factory.django.DjangoModelFactory):
     action = "example.touch"
     target = factory.LazyAttribute(lambda e: e.actor)
     object_repr = factory.LazyAttribute(lambda e: str(e.actor))
-
-
-class ScheduledJobFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = ScheduledJob
-
-    task_name = "releasemgmt.core.tasks.ping"
-    due_at = factory.LazyFunction(timezone.now)

@@ -18,7 +18,7 @@ from releases.models import (
     WebhookSecret,
     WebhookSource,
 )
-from releases.tasks import process_webhook_delivery
+from releases.tasks import webhook_deliveries_sweep_task, webhook_delivery_process_task
 from releases.webhooks import services
 from releases.webhooks.secrets import secret_generate, secret_open
 from tests.concurrency import run_together
@@ -53,7 +53,7 @@ def deliver(api_client, django_capture_on_commit_callbacks):
 @pytest.fixture
 def worker_down():
     """The broker takes nothing: ``delay`` does nothing, deliveries stay "received"."""
-    with mock.patch.object(process_webhook_delivery, "delay") as delay:
+    with mock.patch.object(webhook_delivery_process_task, "delay") as delay:
         yield delay
 
 
@@ -91,7 +91,7 @@ def test_stored_before_processing_when_worker_is_down(source, deliver, worker_do
 
 
 def test_broker_failure_still_answers_202_and_keeps_the_delivery(source, deliver):
-    with mock.patch.object(process_webhook_delivery, "delay", side_effect=OSError("refused")):
+    with mock.patch.object(webhook_delivery_process_task, "delay", side_effect=OSError("refused")):
         response = deliver("chg", generic_event())
     assert response.status_code == 202
     assert WebhookDelivery.objects.get().status == DeliveryStatus.RECEIVED
@@ -336,21 +336,19 @@ def test_sweeper_leaves_recent_deliveries_to_the_worker(source, deliver, worker_
 
 
 def test_sweeper_task_uses_the_setting(source, deliver, worker_down):
-    from releases.tasks import sweep_webhook_deliveries
-
     deliver("chg", generic_event())
     with override_settings(WEBHOOK_SWEEP_AFTER_SECONDS=3600):
-        assert sweep_webhook_deliveries() == 0
+        assert webhook_deliveries_sweep_task() == 0
     WebhookDelivery.objects.update(received_at=datetime.now(UTC) - timedelta(hours=2))
     with override_settings(WEBHOOK_SWEEP_AFTER_SECONDS=3600):
-        assert sweep_webhook_deliveries() == 1
+        assert webhook_deliveries_sweep_task() == 1
 
 
 def test_processing_twice_has_no_second_effect(source, deliver, worker_down):
     deliver("chg", generic_event())
     delivery = WebhookDelivery.objects.get()
-    process_webhook_delivery(delivery_id=delivery.pk)
-    process_webhook_delivery(delivery_id=delivery.pk)
+    webhook_delivery_process_task(delivery_id=delivery.pk)
+    webhook_delivery_process_task(delivery_id=delivery.pk)
     delivery.refresh_from_db()
     assert delivery.attempts == 1
     assert ChangeRequest.objects.get().releases.count() == 1

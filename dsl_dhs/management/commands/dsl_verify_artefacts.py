@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from dsl_dhs.tasks import VERIFY_BATCH, verify_artefacts
+from dsl_dhs.services import VERIFY_BATCH, software_versions_verify
 
 
 class Command(BaseCommand):
@@ -18,7 +18,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *, limit, **options):
-        counts = verify_artefacts(limit=limit)
+        counts = software_versions_verify(limit=limit)
         summary = (
             ", ".join(f"{n} {result}" for result, n in sorted(counts.items())) or "nothing to check"
         )

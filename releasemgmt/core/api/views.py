@@ -1,12 +1,15 @@
+from django.db import transaction
+from django.urls import NoReverseMatch
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.response import Response
+from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from releasemgmt.accounts import roles
 from releasemgmt.core.api.serializers import AuditEventSerializer, MeSerializer
 from releasemgmt.core.filtersets import AuditEventFilterSet
 from releasemgmt.core.models import AuditEvent
+from releasemgmt.core.services import record_delete, record_save
 
 ERROR = {"type": "object", "properties": {"detail": {"type": "string"}}}
 UNAUTHENTICATED = OpenApiResponse(
@@ -66,7 +69,7 @@ class MeView(APIView):
             "is_service_account": user.is_service_account,
             "time_zone": user.time_zone,
             "roles": user.role_names,
-            "actions": [{"key": a.key, "label": a.label} for a in roles.actions_for(user)],
+            "actions": [{"key": a.key, "label": a.label} for a in user.actions],
             "authenticated_by": "token" if request.auth is not None else "session",
         }
         return Response(MeSerializer(data).data)
@@ -79,9 +82,6 @@ class ApiRootView(APIView):
 
     @extend_schema(exclude=True)
     def get(self, request):
-        from django.urls import NoReverseMatch
-        from rest_framework.reverse import reverse
-
         links = {}
         for namespace, router in self.routers:
             for prefix, _viewset, basename in router.registry:
@@ -104,20 +104,12 @@ class AuditedModelViewSet(viewsets.ModelViewSet):
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
     def perform_create(self, serializer):
-        from django.db import transaction
-
-        from releasemgmt.core.services import record_save
-
         with transaction.atomic():
             serializer.instance = record_save(
                 instance=serializer.Meta.model(**serializer.validated_data), actor=self.request.user
             )
 
     def perform_update(self, serializer):
-        from django.db import transaction
-
-        from releasemgmt.core.services import record_save
-
         with transaction.atomic():
             instance = (
                 type(serializer.instance).objects.select_for_update().get(pk=serializer.instance.pk)
@@ -127,9 +119,5 @@ class AuditedModelViewSet(viewsets.ModelViewSet):
             serializer.instance = record_save(instance=instance, actor=self.request.user)
 
     def perform_destroy(self, instance):
-        from django.db import transaction
-
-        from releasemgmt.core.services import record_delete
-
         with transaction.atomic():
             record_delete(instance=instance, actor=self.request.user)

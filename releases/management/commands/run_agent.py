@@ -14,7 +14,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+
+from releasemgmt.accounts.services import api_token_issue
 
 
 class Agent:
@@ -215,10 +218,6 @@ class Command(BaseCommand):
             self.stdout.write("Stopped.")
 
     def _demo_token(self) -> str:
-        from django.contrib.auth import get_user_model
-
-        from releasemgmt.accounts.services import api_token_issue
-
         user = get_user_model().objects.filter(username="integration").first()
         if user is None:
             raise CommandError("No `integration` user: run `python manage.py seed_demo` first.")
