@@ -24,16 +24,10 @@ from cmdb.forms import (
 )
 from cmdb.models import ConfigurationItem, Discrepancy, InstalledSoftware, Licence, Relationship
 from releasemgmt.core.drill import drill_filters
-from releasemgmt.core.exceptions import DomainError, DomainValidationError
+from releasemgmt.core.exceptions import DomainError, DomainValidationError, error_text
 
 PAGE_SIZES = (25, 50, 100, 200, 500)
 DEFAULT_PAGE_SIZE = 50
-
-
-def _message(error: DomainError) -> str:
-    if isinstance(error.message, dict):
-        return " ".join(str(m) for m in error.message.values())
-    return str(error.message)
 
 
 def _filtered(filterset):
@@ -161,7 +155,7 @@ def ci_retire(request, pk):
             services.ci_retire(ci=ci, by=request.user, reason=form.cleaned_data["reason"])
             messages.success(request, f"{ci} retired.")
         except DomainError as error:
-            messages.error(request, _message(error))
+            messages.error(request, error_text(error))
     return redirect("cmdb:ci-detail", pk=ci.pk)
 
 
@@ -178,7 +172,7 @@ def relationship_add(request, pk):
             messages.success(request, f"Added: {relationship}.")
             return redirect("cmdb:ci-detail", pk=ci.pk)
         except DomainError as error:
-            form.add_error("other", _message(error))
+            form.add_error("other", error_text(error))
     detail = selectors.ci_detail(ci.pk)
     return render(
         request,
@@ -223,7 +217,9 @@ def software_record(request, pk):
             messages.success(request, f"Recorded {row.version} on {ci}{note}.")
             return redirect("cmdb:ci-detail", pk=ci.pk)
         except DomainError as error:
-            form.add_error("licence" if "licence" in str(error.message) else None, _message(error))
+            form.add_error(
+                "licence" if "licence" in str(error.message) else None, error_text(error)
+            )
     detail = selectors.ci_detail(ci.pk)
     return render(
         request,
@@ -433,7 +429,7 @@ def error_resolve(request, pk):
                 discrepancy=record, by=request.user, resolution=form.cleaned_data["resolution"]
             )
         except DomainError as error:
-            form.add_error("resolution", _message(error))
+            form.add_error("resolution", error_text(error))
         else:
             record = selectors.discrepancy_list().get(pk=record.pk)
             if htmx:

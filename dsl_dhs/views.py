@@ -26,7 +26,7 @@ from dsl_dhs.forms import (
     domain_errors_to_form,
 )
 from dsl_dhs.models import Reservation, SoftwareProduct, SoftwareVersion, Stock
-from releasemgmt.core.exceptions import DomainError
+from releasemgmt.core.exceptions import DomainError, error_text
 
 PAGE_SIZE = 50
 # Multipart framing around the file; the file's own bytes are counted exactly while hashing.
@@ -40,13 +40,6 @@ STATUS_ACTIONS = {
 
 def _page(request, queryset):
     return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-
-
-def _error_text(error: DomainError) -> str:
-    message = error.message
-    if isinstance(message, dict):
-        return " ".join(str(text) for text in message.values())
-    return str(message)
 
 
 # Definitive Software Library
@@ -154,7 +147,7 @@ def _declared_too_large(request) -> DomainError | None:
 def _upload_page(request, *, form, version=None, status=200, error=None):
     if _wants_json(request) and request.method == "POST":
         errors = {field: [str(e) for e in errs] for field, errs in form.errors.items()}
-        detail = _error_text(error) if error is not None else ""
+        detail = error_text(error) if error is not None else ""
         if not detail:
             detail = " ".join(
                 (f"{field}: " if field != "__all__" else "") + " ".join(messages_)
@@ -166,7 +159,7 @@ def _upload_page(request, *, form, version=None, status=200, error=None):
         "version": version,
         "max_bytes": settings.DSL_MAX_ARTEFACT_BYTES,
         "max_size": filesizeformat(settings.DSL_MAX_ARTEFACT_BYTES),
-        "top_error": _error_text(error) if error is not None and not form.errors else "",
+        "top_error": error_text(error) if error is not None and not form.errors else "",
     }
     return render(request, "dsl_dhs/version_upload.html", context, status=status)
 
@@ -230,7 +223,7 @@ def version_artefact(request, pk):
         services.software_version_check_upload(version=version)
     except DomainError as refused:
         if request.method != "POST":
-            messages.error(request, _error_text(refused))
+            messages.error(request, error_text(refused))
             return redirect("dsl_dhs:version-detail", pk=version.pk)
         return _upload_page(
             request, form=ArtefactForm(), version=version, status=409, error=refused
@@ -287,7 +280,7 @@ def version_status(request, pk):
         messages.success(request, f"{version} is now {version.get_status_display().lower()}.")
     except DomainError as error:
         # Shown beside the buttons, not as a flash, so the person sees why at the right place.
-        request.session["dsl_status_error"] = _error_text(error)
+        request.session["dsl_status_error"] = error_text(error)
     return redirect("dsl_dhs:version-detail", pk=pk)
 
 
@@ -299,7 +292,7 @@ def version_verify(request, pk):
     try:
         check = services.software_version_verify(version=version)
     except DomainError as error:
-        messages.error(request, _error_text(error))
+        messages.error(request, error_text(error))
     else:
         if check.result == "ok":
             messages.success(request, "The stored artefact matches its recorded SHA-256.")
@@ -395,7 +388,7 @@ def _close(request, pk, service, done: str):
         reservation = service(reservation=reservation, by=request.user, note=note)
         messages.success(request, f"Reservation {reservation.reference} {done}.")
     except DomainError as error:
-        messages.error(request, _error_text(error))
+        messages.error(request, error_text(error))
     back = request.POST.get("next", "")
     if back.startswith("/dhs/reservations/"):
         return redirect(back)

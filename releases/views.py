@@ -23,7 +23,12 @@ from django.views.decorators.http import require_GET, require_POST
 from cmdb.choices import SERVICE_KINDS
 from cmdb.models import ConfigurationItem
 from releasemgmt.core.drill import drill_filters
-from releasemgmt.core.exceptions import DomainConflict, DomainError, DomainValidationError
+from releasemgmt.core.exceptions import (
+    DomainConflict,
+    DomainError,
+    DomainValidationError,
+    error_text,
+)
 from releasemgmt.core.services import record_delete
 from releases import selectors, selectors_deployment, services
 from releases.choices import (
@@ -71,17 +76,6 @@ from releases.templatetags.releases_tags import transition_label
 
 PAGE_SIZES = (25, 50, 100)
 DEFAULT_PAGE_SIZE = 25
-
-
-def _text(error: DomainError) -> str:
-    """The error as one sentence (a ``{field: message}`` dict flattened)."""
-
-    def flatten(value):
-        if isinstance(value, dict):
-            return [text for inner in value.values() for text in flatten(inner)]
-        return [str(value)]
-
-    return " ".join(flatten(error.message))
 
 
 def _paginate(request, queryset, *, count: int):
@@ -305,7 +299,7 @@ def _render_detail(
 def _error_box(error: DomainError, title: str) -> dict:
     """A refusal as the pages show it. Unmet conditions are listed once (the service's sentence
     ends with them); an illegal state names what may be done instead."""
-    message, problems = _text(error), error.extra.get("problems", [])
+    message, problems = error_text(error), error.extra.get("problems", [])
     listed = " ".join(problems)
     if problems and message.endswith(listed):
         message = message[: -len(listed)].rstrip()
@@ -355,7 +349,7 @@ def release_transition(request, pk, name):
         )
     except DomainError as error:
         if error.status_code == 404:
-            raise Http404(_text(error)) from None
+            raise Http404(error_text(error)) from None
         return _refused(request, pk, error, f"{transition_label(name)} refused")
     messages.success(
         request,
@@ -1044,7 +1038,7 @@ def backout_approve(request, pk):
         )
     except DomainError as error:
         if error.status_code == 404:
-            raise Http404(_text(error)) from None
+            raise Http404(error_text(error)) from None
         return _decision_refused(request, pk, error, "Back-out not approved", approve=form)
     return _decision_done(
         request,
@@ -1231,7 +1225,7 @@ def freeze_window_create(request):
         except DomainValidationError as error:
             form.add_service_errors(error.message)
         except DomainError as error:
-            form.add_error(None, _text(error))
+            form.add_error(None, error_text(error))
             return _render_freezes(request, form=form, status=error.status_code)
         else:
             messages.success(request, f"Freeze window declared: {window.reason}.")
