@@ -3,7 +3,6 @@ the services decide, the selectors read."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -25,6 +24,7 @@ from cmdb.forms import (
 from cmdb.models import ConfigurationItem, Discrepancy, InstalledSoftware, Licence, Relationship
 from releasemgmt.core.drill import drill_filters
 from releasemgmt.core.exceptions import DomainError, DomainValidationError, error_text
+from releasemgmt.core.presentation import paginate
 
 PAGE_SIZES = (25, 50, 100, 200, 500)
 DEFAULT_PAGE_SIZE = 50
@@ -38,23 +38,6 @@ def _filtered(filterset):
     return filterset.qs if filterset.is_valid() else filterset.queryset.none()
 
 
-def _paginate(request, queryset, *, count: int | None = None):
-    """A page of ``queryset`` by ``?page=`` and ``?page_size=`` (one of PAGE_SIZES)."""
-    try:
-        size = int(request.GET.get("page_size", DEFAULT_PAGE_SIZE))
-    except ValueError:
-        size = DEFAULT_PAGE_SIZE
-    if size not in PAGE_SIZES:
-        size = DEFAULT_PAGE_SIZE
-    paginator = Paginator(queryset, size)
-    if count is not None:
-        paginator.__dict__["count"] = count  # already counted by an aggregate: save a query
-    page = paginator.get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
-    return page, size, query.urlencode()
-
-
 # Configuration items.
 
 
@@ -65,13 +48,10 @@ def ci_list(request):
     queryset = _filtered(filterset)
     counts = selectors.ci_status_counts(queryset)
     total = sum(counts.values())
-    page, size, query = _paginate(request, queryset, count=total)
+    pages = paginate(request, queryset, per_page=DEFAULT_PAGE_SIZE, sizes=PAGE_SIZES, count=total)
     context = {
         "filterset": filterset,
-        "page": page,
-        "page_size": size,
-        "page_sizes": PAGE_SIZES,
-        "query": query,
+        **pages,
         "total": total,
         "status_counts": [
             (value, label, counts.get(value, 0)) for value, label in CIStatus.choices
@@ -273,18 +253,15 @@ def seats_bar(licence) -> dict:
 def licence_list(request):
     filterset = LicenceFilterSet(request.GET or None, queryset=selectors.licences_with_usage())
     queryset = _filtered(filterset)
-    page, size, query = _paginate(request, queryset)
-    rows = [(licence, seats_bar(licence)) for licence in page.object_list]
+    pages = paginate(request, queryset, per_page=DEFAULT_PAGE_SIZE, sizes=PAGE_SIZES)
+    rows = [(licence, seats_bar(licence)) for licence in pages["page"].object_list]
     return render(
         request,
         "cmdb/licence_list.html",
         {
             "filterset": filterset,
-            "page": page,
+            **pages,
             "rows": rows,
-            "page_size": size,
-            "page_sizes": PAGE_SIZES,
-            "query": query,
         },
         status=400 if filterset.errors else 200,
     )
@@ -294,7 +271,7 @@ def licence_list(request):
 def licence_detail(request, pk):
     licence = get_object_or_404(selectors.licences_with_usage(), pk=pk)
     installations = selectors.licence_installations(licence)
-    page, size, query = _paginate(request, installations)
+    pages = paginate(request, installations, per_page=DEFAULT_PAGE_SIZE, sizes=PAGE_SIZES)
     errors = selectors.discrepancy_list(
         Discrepancy.objects.filter(licence=licence, resolved_at__isnull=True)
     )
@@ -304,10 +281,7 @@ def licence_detail(request, pk):
         {
             "licence": licence,
             "bar": seats_bar(licence),
-            "page": page,
-            "page_size": size,
-            "page_sizes": PAGE_SIZES,
-            "query": query,
+            **pages,
             "open_errors": errors,
         },
     )
@@ -386,16 +360,13 @@ def error_list(request):
             | Q(found__icontains=search)
             | Q(reference__icontains=search)
         )
-    page, size, query = _paginate(request, queryset)
+    pages = paginate(request, queryset, per_page=DEFAULT_PAGE_SIZE, sizes=PAGE_SIZES)
     return render(
         request,
         "cmdb/error_list.html",
         {
             "filterset": filterset,
-            "page": page,
-            "page_size": size,
-            "page_sizes": PAGE_SIZES,
-            "query": query,
+            **pages,
             "search": search,
             "open_counts": _open_counts(),
             "drill_filters": drill_filters(

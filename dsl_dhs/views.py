@@ -4,7 +4,6 @@ selector does the work, a template renders it. They call the same services as th
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import filesizeformat
@@ -27,6 +26,7 @@ from dsl_dhs.forms import (
 )
 from dsl_dhs.models import Reservation, SoftwareProduct, SoftwareVersion, Stock
 from releasemgmt.core.exceptions import DomainError, error_text
+from releasemgmt.core.presentation import paginate
 
 PAGE_SIZE = 50
 # Multipart framing around the file; the file's own bytes are counted exactly while hashing.
@@ -38,10 +38,6 @@ STATUS_ACTIONS = {
 }
 
 
-def _page(request, queryset):
-    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-
-
 # Definitive Software Library
 
 
@@ -50,8 +46,8 @@ def product_list(request):
     """Products with their licence product, number of versions and newest authorised version;
     searchable (live with htmx, or a plain GET form)."""
     filterset = SoftwareProductFilterSet(request.GET, queryset=selectors.software_products())
-    page = _page(request, filterset.qs.order_by("name"))
-    context = {"filterset": filterset, "page": page}
+    pages = paginate(request, filterset.qs.order_by("name"), per_page=PAGE_SIZE)
+    context = {"filterset": filterset, **pages}
     if request.headers.get("HX-Request"):
         return render(request, "dsl_dhs/partials/_product_table.html", context)
     return render(request, "dsl_dhs/product_list.html", context)
@@ -308,8 +304,8 @@ def version_verify(request, pk):
 def stock_list(request):
     """Spares per model and location: on hand, reserved, free (warned at 0)."""
     filterset = StockFilterSet(request.GET, queryset=selectors.stock_list())
-    page = _page(request, filterset.qs)
-    return render(request, "dsl_dhs/stock_list.html", {"filterset": filterset, "page": page})
+    pages = paginate(request, filterset.qs, per_page=PAGE_SIZE)
+    return render(request, "dsl_dhs/stock_list.html", {"filterset": filterset, **pages})
 
 
 def _stock(pk) -> Stock:
@@ -372,11 +368,11 @@ def stock_adjust(request, pk):
 def reservation_list(request):
     """Reservations, newest first, filterable by status and searchable by reference."""
     filterset = ReservationFilterSet(request.GET, queryset=selectors.reservations())
-    page = _page(request, filterset.qs)
+    pages = paginate(request, filterset.qs, per_page=PAGE_SIZE)
     return render(
         request,
         "dsl_dhs/reservation_list.html",
-        {"filterset": filterset, "page": page, "statuses": ReservationStatus.choices},
+        {"filterset": filterset, **pages, "statuses": ReservationStatus.choices},
     )
 
 

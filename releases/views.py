@@ -29,6 +29,7 @@ from releasemgmt.core.exceptions import (
     DomainValidationError,
     error_text,
 )
+from releasemgmt.core.presentation import paginate
 from releasemgmt.core.services import record_delete
 from releases import selectors, selectors_deployment, services
 from releases.choices import (
@@ -78,21 +79,6 @@ PAGE_SIZES = (25, 50, 100)
 DEFAULT_PAGE_SIZE = 25
 
 
-def _paginate(request, queryset, *, count: int):
-    try:
-        size = int(request.GET.get("page_size", DEFAULT_PAGE_SIZE))
-    except ValueError:
-        size = DEFAULT_PAGE_SIZE
-    if size not in PAGE_SIZES:
-        size = DEFAULT_PAGE_SIZE
-    paginator = Paginator(queryset, size)
-    paginator.__dict__["count"] = count  # counted already by the state aggregate: no COUNT(*)
-    page = paginator.get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
-    return page, size, query.urlencode()
-
-
 # The release list and the pipeline.
 
 
@@ -113,14 +99,11 @@ def release_list(request):
         .values_list("state", "n")
     )
     total = sum(counts.values())
-    page, size, query = _paginate(request, queryset, count=total)
+    pages = paginate(request, queryset, per_page=DEFAULT_PAGE_SIZE, sizes=PAGE_SIZES, count=total)
     selected_states = set(request.GET.getlist("state"))
     context = {
         "filterset": filterset,
-        "page": page,
-        "page_size": size,
-        "page_sizes": PAGE_SIZES,
-        "query": query,
+        **pages,
         "total": total,
         "state_counts": [
             (state.value, state.label, counts.get(state.value, 0))
@@ -163,12 +146,10 @@ def override_list(request):
     valid = not filterset.is_bound or filterset.is_valid()
     queryset = filterset.qs if filterset.is_bound and valid else filterset.queryset
     total = queryset.count()
-    page, size, query = _paginate(request, queryset, count=total)
+    pages = paginate(request, queryset, per_page=DEFAULT_PAGE_SIZE, sizes=PAGE_SIZES, count=total)
     context = {
         "filterset": filterset,
-        "page": page,
-        "page_size": size,
-        "query": query,
+        **pages,
         "total": total,
         "statuses": OverrideStatus.choices,
         "drill_filters": drill_filters(request, OVERRIDE_DRILL_FILTERS),
@@ -667,14 +648,10 @@ def change_list(request):
     )
     valid = not filterset.is_bound or filterset.is_valid()
     queryset = filterset.qs if filterset.is_bound and valid else filterset.queryset
-    paginator = Paginator(queryset, DEFAULT_PAGE_SIZE)
-    page = paginator.get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
     return render(
         request,
         "releases/change_list.html",
-        {"filterset": filterset, "page": page, "query": query.urlencode()},
+        {"filterset": filterset, **paginate(request, queryset, per_page=DEFAULT_PAGE_SIZE)},
         status=200 if valid else 400,
     )
 
@@ -967,19 +944,16 @@ def verification_report(request, pk):
         ):
             row = by_kind.setdefault(kind, {"kind": kind, "ok": 0, "failed": 0})
             row["ok" if ok else "failed"] += n
-        paginator = Paginator(checks.order_by("ok", "kind", "id"), CHECKS_PER_PAGE)
         total = {"": run.checks_total, "failed": run.checks_failed}
-        if result in total:
-            paginator.__dict__["count"] = total[result]
-        page = paginator.get_page(request.GET.get("page"))
-        query = QueryDict(mutable=True)
-        query["run"] = run.pk
-        if result:
-            query["result"] = result
+        pages = paginate(
+            request,
+            checks.order_by("ok", "kind", "id"),
+            per_page=CHECKS_PER_PAGE,
+            count=total.get(result),
+        )
         context.update(
             {
-                "page": page,
-                "query": query.urlencode(),
+                **pages,
                 "result": result,
                 "by_kind": sorted(by_kind.values(), key=lambda r: (-r["failed"], r["kind"])),
             }

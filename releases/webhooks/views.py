@@ -5,11 +5,11 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from releasemgmt.core.exceptions import DomainConflict
+from releasemgmt.core.presentation import paginate
 from releases.models import DeliveryAttention, DeliveryStatus, WebhookDelivery, WebhookSource
 from releases.webhooks import services
 from releases.webhooks.filtersets import WebhookDeliveryFilterSet
@@ -29,13 +29,9 @@ def delivery_list(request):
     filterset = WebhookDeliveryFilterSet(request.GET or None, queryset=_deliveries())
     valid = not filterset.is_bound or filterset.is_valid()
     queryset = filterset.qs if filterset.is_bound and valid else filterset.queryset
-    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
     context = {
         "filterset": filterset,
-        "page": page,
-        "query": query.urlencode(),
+        **paginate(request, queryset, per_page=PAGE_SIZE),
         "sources": WebhookSource.objects.values_list("name", flat=True),
         "statuses": DeliveryStatus.choices,
         "attentions": DeliveryAttention.choices[1:],
@@ -90,11 +86,8 @@ def callback_list(request):
     status = request.GET.get("status", "")
     if status in CallbackStatus.values:
         queryset = queryset.filter(status=status)
-    page = Paginator(queryset.order_by("-created_at", "-id"), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
     context = {
-        "page": page,
+        **paginate(request, queryset.order_by("-created_at", "-id"), per_page=PAGE_SIZE),
         "statuses": CallbackStatus.choices,
         "status": status,
         "disabled_sources": WebhookSource.objects.filter(callback_enabled=False).exclude(

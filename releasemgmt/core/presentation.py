@@ -1,0 +1,28 @@
+"""What every app's pages share: a page of a list, a service's error put back on a form, and the
+htmx answer that is a fragment for a swap but the whole page for a visit or a history restore.
+
+Templates beside it: ``core/partials/_pagination.html`` (the pager under every list) and
+``core/partials/_field.html`` (every form field: label, widget, help text, errors)."""
+
+from django.core.paginator import Paginator
+
+
+def paginate(request, queryset, *, per_page: int, sizes: tuple[int, ...] = (), count=None) -> dict:
+    """A page of ``queryset`` by ``?page=``, as the context the pagination partial reads: ``page``,
+    ``page_size`` and ``page_sizes`` (its links keep the other GET parameters).
+
+    ``?page_size=`` may pick one of ``sizes``; anything else gives ``per_page``. ``count``, when the
+    view has counted already (an aggregate per state), saves the paginator its ``COUNT(*)``."""
+    size = per_page
+    if sizes:
+        try:
+            size = int(request.GET.get("page_size", per_page))
+        except ValueError:
+            size = per_page
+        if size not in sizes:
+            size = per_page
+    paginator = Paginator(queryset, size)
+    if count is not None:
+        paginator.__dict__["count"] = count  # the cached_property, filled without a query
+    page = paginator.get_page(request.GET.get("page"))
+    return {"page": page, "page_size": size, "page_sizes": sizes}
