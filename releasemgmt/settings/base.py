@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.forms",  # the widget templates, for the project's FORM_RENDERER
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -45,6 +46,9 @@ INSTALLED_APPS = [
     "releases",
     "kpis",
 ]
+
+# Widgets and fields rendered with the project's templates; one field template for every form.
+FORM_RENDERER = "releasemgmt.core.forms.FormRenderer"
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
