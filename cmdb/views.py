@@ -91,9 +91,7 @@ def ci_create(request):
         try:
             ci = services.ci_create(by=request.user, **form.service_fields())
         except DomainValidationError as error:
-            form.add_service_errors(error.message if isinstance(error.message, dict) else {})
-            if not isinstance(error.message, dict):
-                form.add_error(None, error.message)
+            form.add_service_errors(error)
         else:
             messages.success(request, f"{ci} created.")
             return redirect("cmdb:ci-detail", pk=ci.pk)
@@ -113,9 +111,7 @@ def ci_edit(request, pk):
                 **form.service_fields(),
             )
         except DomainValidationError as error:
-            form.add_service_errors(error.message if isinstance(error.message, dict) else {})
-            if not isinstance(error.message, dict):
-                form.add_error(None, error.message)
+            form.add_service_errors(error)
         else:
             messages.success(request, f"{ci.identifier} saved.")
             return redirect("cmdb:ci-detail", pk=ci.pk)
@@ -303,9 +299,7 @@ def licence_create(request):
         try:
             licence = services.licence_create(by=request.user, **form.cleaned_data)
         except DomainValidationError as error:
-            form.add_service_errors(
-                error.message if isinstance(error.message, dict) else {None: error.message}
-            )
+            form.add_service_errors(error)
         else:
             messages.success(request, f"Licence “{licence}” created.")
             return redirect("cmdb:licence-detail", pk=licence.pk)
@@ -320,9 +314,7 @@ def licence_edit(request, pk):
         try:
             services.licence_update(licence=licence, by=request.user, **form.cleaned_data)
         except DomainValidationError as error:
-            form.add_service_errors(
-                error.message if isinstance(error.message, dict) else {None: error.message}
-            )
+            form.add_service_errors(error)
         else:
             messages.success(request, f"Licence “{licence}” saved.")
             return redirect("cmdb:licence-detail", pk=licence.pk)

@@ -22,10 +22,10 @@ from dsl_dhs.forms import (
     StatusChangeForm,
     StockAdjustForm,
     VersionUploadForm,
-    domain_errors_to_form,
 )
 from dsl_dhs.models import Reservation, SoftwareProduct, SoftwareVersion, Stock
 from releasemgmt.core.exceptions import DomainError, error_text
+from releasemgmt.core.forms import add_service_errors
 from releasemgmt.core.presentation import paginate
 
 PAGE_SIZE = 50
@@ -75,7 +75,7 @@ def _product_form_page(request, product: SoftwareProduct | None):
                 messages.success(request, f"Product “{product}” saved.")
             return redirect("dsl_dhs:product-detail", pk=product.pk)
         except DomainError as error:
-            domain_errors_to_form(form, error)
+            add_service_errors(form, error)
     status = 400 if form.errors else 200
     return render(
         request, "dsl_dhs/product_form.html", {"form": form, "product": product}, status=status
@@ -200,7 +200,7 @@ def _version_upload(request):
             by=request.user,
         )
     except DomainError as error:
-        domain_errors_to_form(form, error)
+        add_service_errors(form, error)
         return _upload_page(request, form=form, status=error.status_code, error=error)
     return _uploaded(
         request,
@@ -246,7 +246,7 @@ def _version_artefact(request, version):
             by=request.user,
         )
     except DomainError as error:
-        domain_errors_to_form(form, error)
+        add_service_errors(form, error)
         return _upload_page(
             request, form=form, version=version, status=error.status_code, error=error
         )
@@ -329,7 +329,7 @@ def stock_reserve(request, pk):
             )
             return redirect(reverse("dsl_dhs:reservation-list") + "?status=reserved")
         except DomainError as error:
-            domain_errors_to_form(form, error)
+            add_service_errors(form, error)
             stock = _stock(pk)  # show the numbers that refused it
     context = {
         "stock": stock,
@@ -353,7 +353,7 @@ def stock_adjust(request, pk):
             messages.success(request, f"{stock.hardware_model} at {stock.location} updated.")
             return redirect("dsl_dhs:stock-list")
         except DomainError as error:
-            domain_errors_to_form(form, error)
+            add_service_errors(form, error)
     context = {
         "stock": stock,
         "form": form,

@@ -11,6 +11,7 @@ from cmdb.choices import SERVICE_KINDS, CIStatus, Environment
 from cmdb.models import ConfigurationItem
 from dsl_dhs.choices import VersionStatus
 from dsl_dhs.models import HardwareModel, SoftwareVersion
+from releasemgmt.core.forms import ServiceErrorsMixin
 from releases.choices import (
     DistributionMethod,
     DistributionState,
@@ -23,27 +24,6 @@ from releases.choices import (
 from releases.models import ChangeRequest, FreezeWindow, Release, UnitComponent
 
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
-
-
-class ServiceErrorsMixin:
-    """Put a service's ``DomainValidationError`` message back on the form.
-
-    ``SERVICE_FIELDS`` maps the names the services use to this form's fields (``items`` →
-    ``software_version``…); a name with no field becomes a form-wide error. A nested dict (the
-    contents that contradict the level, ``{item: message}``) gives one error per entry."""
-
-    SERVICE_FIELDS: dict[str, str] = {}
-
-    def add_service_errors(self, message) -> None:
-        if not isinstance(message, dict):
-            self.add_error(None, str(message))
-            return
-        for key, value in message.items():
-            name = self.SERVICE_FIELDS.get(key, key)
-            field = name if name in self.fields else None
-            texts = value.values() if isinstance(value, dict) else [value]
-            for text in texts:
-                self.add_error(field, str(text))
 
 
 class UnitChoiceField(forms.ModelChoiceField):
