@@ -26,7 +26,7 @@ from cmdb.imports import (
     max_size_text,
 )
 from releasemgmt.core.api.permissions import HasPermission
-from releasemgmt.core.api.views import ERROR, FORBIDDEN, UNAUTHENTICATED
+from releasemgmt.core.api.views import ERROR, errors
 from releasemgmt.core.exceptions import DomainError, DomainPermissionDenied
 
 PAGE_PERMISSION = "cmdb.add_configurationitem"
@@ -293,8 +293,7 @@ class CMDBImportView(APIView):
                 ImportReportSerializer,
                 description="The file has problems (or a field is missing); nothing was written.",
             ),
-            401: UNAUTHENTICATED,
-            403: FORBIDDEN,
+            **errors(),
             413: OpenApiResponse(ERROR, description="The file is larger than the limit (10 MB)."),
             415: OpenApiResponse(ERROR, description="Not a multipart/form-data request."),
         },

@@ -30,7 +30,7 @@ from dsl_dhs.filtersets import (
 )
 from dsl_dhs.models import HardwareModel, Location
 from releasemgmt.core.api.permissions import HasPermission
-from releasemgmt.core.api.views import ERROR, AuditedModelViewSet, errors
+from releasemgmt.core.api.views import ERROR, AuditedModelViewSet, crud_schema, errors
 from releasemgmt.core.exceptions import DomainConflict, DomainValidationError
 
 ARTEFACT_TOO_LARGE = OpenApiResponse(
@@ -53,18 +53,11 @@ def _refuse_oversized(request) -> None:
 
 def _crud_schema(serializer, *, read_only: bool = False):
     """Every response a model endpoint can give, for drf-spectacular."""
-    views = {
-        "list": extend_schema(responses={200: serializer(many=True), **errors(400)}),
-        "retrieve": extend_schema(responses={200: serializer, **errors(404)}),
-    }
-    if not read_only:
-        views.update(
-            create=extend_schema(responses={201: serializer, **errors(400, 409, 415)}),
-            update=extend_schema(responses={200: serializer, **errors(400, 404, 409, 415)}),
-            partial_update=extend_schema(responses={200: serializer, **errors(400, 404, 409, 415)}),
-            destroy=extend_schema(responses={204: None, **errors(404, 409)}),
+    return extend_schema_view(
+        **crud_schema(
+            serializer, read_only=read_only, write_errors=(400, 409, 415), delete_errors=(409,)
         )
-    return extend_schema_view(**views)
+    )
 
 
 class _ServiceViewSet(AuditedModelViewSet):

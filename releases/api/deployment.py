@@ -18,20 +18,12 @@ from rest_framework.views import APIView
 
 from cmdb.models import ConfigurationItem
 from releasemgmt.core.api.permissions import HasPermission
-from releasemgmt.core.api.views import (
-    BAD_REQUEST,
-    ERROR,
-    FORBIDDEN,
-    NOT_FOUND,
-    UNAUTHENTICATED,
-    AuditedModelViewSet,
-)
+from releasemgmt.core.api.views import ERROR, AuditedModelViewSet, errors
 from releases import selectors_deployment as selectors
+from releases.api.permissions import CanViewRelease
 from releases.choices import DistributionState, InstallationState
 from releases.models import BackoutOverride, FreezeWindow, Release, ReleaseTarget
 from releases.services import deployment
-
-COMMON = {401: UNAUTHENTICATED, 403: FORBIDDEN, 404: NOT_FOUND}
 
 
 class CanReport(HasPermission):
@@ -45,10 +37,6 @@ class AgentEndpoint(APIView):
 
     permission_classes = [CanReport]
     throttle_classes = []
-
-
-class CanViewRelease(HasPermission):
-    required = ("releases.view_release",)
 
 
 def _check_scope(request, ci_identifier: str) -> None:
@@ -95,12 +83,11 @@ class ReportResultSerializer(serializers.Serializer):
 
 REPORT_RESPONSES = {
     200: ReportResultSerializer,
-    400: BAD_REQUEST,
+    **errors(400, 404),
     409: OpenApiResponse(
         ERROR,
         description="Recorded but not acted on: the release has halted or is not at that stage (`recorded: true`).",
     ),
-    **COMMON,
 }
 
 
@@ -191,8 +178,7 @@ class AgentWorkView(AgentEndpoint):
                     "backouts": serializers.ListField(child=serializers.DictField()),
                 },
             ),
-            400: BAD_REQUEST,
-            **COMMON,
+            **errors(400, 404),
         },
     )
     def get(self, request):
@@ -263,7 +249,7 @@ class AgentHeartbeatView(AgentEndpoint):
 
     @extend_schema(
         request=HeartbeatSerializer,
-        responses={200: HeartbeatSerializer, 400: BAD_REQUEST, **COMMON},
+        responses={200: HeartbeatSerializer, **errors(400, 404)},
     )
     def post(self, request):
         body = HeartbeatSerializer(data=request.data)
@@ -300,8 +286,7 @@ class HealthSignalView(APIView):
         request=HealthSignalSerializer,
         responses={
             200: inline_serializer("HealthSignalResult", {"state": serializers.CharField()}),
-            400: BAD_REQUEST,
-            **COMMON,
+            **errors(400, 404),
         },
     )
     def post(self, request, pk):
@@ -327,14 +312,7 @@ class TargetListView(ListAPIView):
             "release_id", "ci__identifier"
         )
 
-    @extend_schema(
-        responses={
-            200: TargetSerializer(many=True),
-            400: BAD_REQUEST,
-            401: UNAUTHENTICATED,
-            403: FORBIDDEN,
-        }
-    )
+    @extend_schema(responses={200: TargetSerializer(many=True), **errors(400)})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -355,8 +333,7 @@ class InstallNowView(APIView):
         responses={
             200: TargetSerializer,
             409: OpenApiResponse(ERROR, description="Not installing, already started, or frozen."),
-            400: BAD_REQUEST,
-            **COMMON,
+            **errors(400, 404),
         },
     )
     def post(self, request, pk):
@@ -405,11 +382,10 @@ class OverrideRequestView(APIView):
         request=OverrideSerializer,
         responses={
             201: OverrideSerializer,
-            400: BAD_REQUEST,
             409: OpenApiResponse(
                 ERROR, description="Not waiting for a decision, or an override is already pending."
             ),
-            **COMMON,
+            **errors(400, 404),
         },
     )
     def post(self, request, pk):
@@ -432,7 +408,7 @@ class OverrideConfirmView(APIView):
         responses={
             200: OverrideSerializer,
             409: OpenApiResponse(ERROR, description="Already confirmed or withdrawn."),
-            **COMMON,
+            **errors(404),
         },
     )
     def post(self, request, pk):
@@ -484,9 +460,7 @@ class BackoutQueueView(ListAPIView):
     def get_queryset(self):
         return selectors.backout_queue()
 
-    @extend_schema(
-        responses={200: BackoutQueueItemSerializer(many=True), 401: UNAUTHENTICATED, 403: FORBIDDEN}
-    )
+    @extend_schema(responses={200: BackoutQueueItemSerializer(many=True), **errors()})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -511,14 +485,12 @@ class FreezeWindowSerializer(serializers.ModelSerializer):
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: FreezeWindowSerializer(many=True), **COMMON}),
-    retrieve=extend_schema(responses={200: FreezeWindowSerializer, **COMMON}),
-    create=extend_schema(responses={201: FreezeWindowSerializer, 400: BAD_REQUEST, **COMMON}),
-    update=extend_schema(responses={200: FreezeWindowSerializer, 400: BAD_REQUEST, **COMMON}),
-    partial_update=extend_schema(
-        responses={200: FreezeWindowSerializer, 400: BAD_REQUEST, **COMMON}
-    ),
-    destroy=extend_schema(responses={204: None, **COMMON}),
+    list=extend_schema(responses={200: FreezeWindowSerializer(many=True), **errors(404)}),
+    retrieve=extend_schema(responses={200: FreezeWindowSerializer, **errors(404)}),
+    create=extend_schema(responses={201: FreezeWindowSerializer, **errors(400, 404)}),
+    update=extend_schema(responses={200: FreezeWindowSerializer, **errors(400, 404)}),
+    partial_update=extend_schema(responses={200: FreezeWindowSerializer, **errors(400, 404)}),
+    destroy=extend_schema(responses={204: None, **errors(404)}),
 )
 class FreezeWindowViewSet(AuditedModelViewSet):
     """Freeze windows: no installation is scheduled or started inside one (in its scope)."""

@@ -22,14 +22,7 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from releasemgmt.core.api.permissions import HasPermission
-from releasemgmt.core.api.views import (
-    BAD_REQUEST,
-    ERROR,
-    FORBIDDEN,
-    NOT_FOUND,
-    UNAUTHENTICATED,
-    AuditedModelViewSet,
-)
+from releasemgmt.core.api.views import BAD_REQUEST, ERROR, AuditedModelViewSet, errors
 from releases.models import (
     CallbackAttempt,
     CallbackDelivery,
@@ -44,9 +37,6 @@ from releases.webhooks.filtersets import (
     CallbackDeliveryFilterSet,
     WebhookDeliveryFilterSet,
 )
-
-COMMON = {401: UNAUTHENTICATED, 403: FORBIDDEN}
-CONFLICT = OpenApiResponse(ERROR, description="Conflicts with the current state.")
 
 
 class AlwaysJSON(BaseContentNegotiation):
@@ -86,7 +76,6 @@ class WebhookReceiveView(APIView):
         responses={
             202: AcceptedSerializer,
             200: OpenApiResponse(AcceptedSerializer, description="A repeated webhook-id."),
-            400: BAD_REQUEST,
             401: OpenApiResponse(
                 ERROR, description="Missing or invalid signature, or a stale timestamp."
             ),
@@ -94,6 +83,7 @@ class WebhookReceiveView(APIView):
             410: OpenApiResponse(ERROR, description="The source is inactive: stop sending."),
             413: OpenApiResponse(ERROR, description="The body is larger than 1 MiB."),
             415: OpenApiResponse(ERROR, description="The body is not JSON."),
+            400: BAD_REQUEST,
         },
         auth=[],
     )
@@ -205,24 +195,19 @@ class NewSecretResultSerializer(WebhookSecretSerializer):
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: WebhookSourceSerializer(many=True), **COMMON}),
-    retrieve=extend_schema(responses={200: WebhookSourceSerializer, 404: NOT_FOUND, **COMMON}),
+    list=extend_schema(responses={200: WebhookSourceSerializer(many=True), **errors()}),
+    retrieve=extend_schema(responses={200: WebhookSourceSerializer, **errors(404)}),
     create=extend_schema(
         request=WebhookSourceCreateSerializer,
-        responses={201: SourceWithSecretSerializer, 400: BAD_REQUEST, **COMMON},
+        responses={201: SourceWithSecretSerializer, **errors(400)},
     ),
-    update=extend_schema(
-        responses={200: WebhookSourceSerializer, 400: BAD_REQUEST, 404: NOT_FOUND, **COMMON}
-    ),
-    partial_update=extend_schema(
-        responses={200: WebhookSourceSerializer, 400: BAD_REQUEST, 404: NOT_FOUND, **COMMON}
-    ),
+    update=extend_schema(responses={200: WebhookSourceSerializer, **errors(400, 404)}),
+    partial_update=extend_schema(responses={200: WebhookSourceSerializer, **errors(400, 404)}),
     destroy=extend_schema(
         responses={
             204: None,
-            404: NOT_FOUND,
             409: OpenApiResponse(ERROR, description="The source has deliveries: deactivate it."),
-            **COMMON,
+            **errors(404),
         }
     ),
 )
@@ -252,7 +237,7 @@ class WebhookSourceViewSet(AuditedModelViewSet):
 
     @extend_schema(
         request=NewSecretSerializer,
-        responses={201: NewSecretResultSerializer, 400: BAD_REQUEST, 404: NOT_FOUND, **COMMON},
+        responses={201: NewSecretResultSerializer, **errors(400, 404)},
     )
     @action(
         detail=True,
@@ -274,7 +259,7 @@ class WebhookSourceViewSet(AuditedModelViewSet):
 
     @extend_schema(
         request=None,
-        responses={200: WebhookSecretSerializer, 404: NOT_FOUND, 409: CONFLICT, **COMMON},
+        responses={200: WebhookSecretSerializer, **errors(404, 409)},
     )
     @action(
         detail=True,
@@ -328,10 +313,8 @@ class WebhookDeliveryDetailSerializer(WebhookDeliverySerializer):
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: WebhookDeliverySerializer(many=True), **COMMON}),
-    retrieve=extend_schema(
-        responses={200: WebhookDeliveryDetailSerializer, 404: NOT_FOUND, **COMMON}
-    ),
+    list=extend_schema(responses={200: WebhookDeliverySerializer(many=True), **errors()}),
+    retrieve=extend_schema(responses={200: WebhookDeliveryDetailSerializer, **errors(404)}),
 )
 class WebhookDeliveryViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
@@ -349,9 +332,7 @@ class WebhookDeliveryViewSet(
             return WebhookDeliverySerializer
         return WebhookDeliveryDetailSerializer
 
-    @extend_schema(
-        request=None, responses={202: WebhookDeliveryDetailSerializer, 404: NOT_FOUND, **COMMON}
-    )
+    @extend_schema(request=None, responses={202: WebhookDeliveryDetailSerializer, **errors(404)})
     @action(
         detail=True,
         methods=["post"],
@@ -411,10 +392,8 @@ class CallbackDeliveryDetailSerializer(CallbackDeliverySerializer):
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: CallbackDeliverySerializer(many=True), **COMMON}),
-    retrieve=extend_schema(
-        responses={200: CallbackDeliveryDetailSerializer, 404: NOT_FOUND, **COMMON}
-    ),
+    list=extend_schema(responses={200: CallbackDeliverySerializer(many=True), **errors()}),
+    retrieve=extend_schema(responses={200: CallbackDeliveryDetailSerializer, **errors(404)}),
 )
 class CallbackDeliveryViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
@@ -437,12 +416,7 @@ class CallbackDeliveryViewSet(
 
     @extend_schema(
         request=None,
-        responses={
-            202: CallbackDeliveryDetailSerializer,
-            404: NOT_FOUND,
-            409: CONFLICT,
-            **COMMON,
-        },
+        responses={202: CallbackDeliveryDetailSerializer, **errors(404, 409)},
     )
     @action(
         detail=True,

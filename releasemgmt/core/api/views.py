@@ -32,17 +32,35 @@ _ERRORS = {
 
 
 def errors(*codes: int) -> dict:
-    """An endpoint's documented error answers: 401 and 403 always, plus ``codes``."""
+    """An endpoint's documented error answers: 401 and 403 always, plus ``codes``. An answer
+    particular to one endpoint is given after it: ``{**errors(400, 404), 409: FROZEN}``."""
     return {code: _ERRORS[code] for code in sorted({401, 403, *codes})}
 
 
+def crud_schema(
+    serializer, *, read_only=False, write_errors=(400,), delete_errors=(), **overrides
+) -> dict:
+    """``extend_schema_view`` arguments for a model viewset's standard actions: every answer each
+    can give. ``write_errors`` are those of create and update besides 404, ``delete_errors`` those
+    of destroy; ``overrides`` replace single actions."""
+    views = {
+        "list": extend_schema(responses={200: serializer(many=True), **errors(400)}),
+        "retrieve": extend_schema(responses={200: serializer, **errors(404)}),
+    }
+    if not read_only:
+        views.update(
+            create=extend_schema(responses={201: serializer, **errors(*write_errors)}),
+            update=extend_schema(responses={200: serializer, **errors(404, *write_errors)}),
+            partial_update=extend_schema(responses={200: serializer, **errors(404, *write_errors)}),
+            destroy=extend_schema(responses={204: None, **errors(404, *delete_errors)}),
+        )
+    views.update(overrides)
+    return views
+
+
 @extend_schema_view(
-    list=extend_schema(
-        responses={200: AuditEventSerializer(many=True), 401: UNAUTHENTICATED, 403: FORBIDDEN}
-    ),
-    retrieve=extend_schema(
-        responses={200: AuditEventSerializer, 401: UNAUTHENTICATED, 403: FORBIDDEN, 404: NOT_FOUND}
-    ),
+    list=extend_schema(responses={200: AuditEventSerializer(many=True), **errors(400)}),
+    retrieve=extend_schema(responses={200: AuditEventSerializer, **errors(404)}),
 )
 class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
     """The audit log: every action taken through the services, newest first."""
