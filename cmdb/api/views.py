@@ -26,9 +26,13 @@ from cmdb.filtersets import (
     LicenceFilterSet,
     RelationshipFilterSet,
 )
-from cmdb.models import Licence
 from releasemgmt.core.api.permissions import HasPermission
-from releasemgmt.core.api.views import AuditedModelViewSet, crud_schema, errors
+from releasemgmt.core.api.views import (
+    AuditedModelViewSet,
+    ServiceModelViewSet,
+    crud_schema,
+    errors,
+)
 
 
 @extend_schema_view(
@@ -40,7 +44,7 @@ from releasemgmt.core.api.views import AuditedModelViewSet, crud_schema, errors
         ),
     )
 )
-class ConfigurationItemViewSet(AuditedModelViewSet):
+class ConfigurationItemViewSet(ServiceModelViewSet):
     """Configuration items: hardware, software, services and applications with typed attributes.
     Filter by `kind`, `class` (hardware/software/service), `status`, `environment`, `location`
     (code); `search` matches identifier and name."""
@@ -49,17 +53,10 @@ class ConfigurationItemViewSet(AuditedModelViewSet):
     serializer_class = ConfigurationItemSerializer
     filterset_class = ConfigurationItemFilterSet
     ordering_fields = ["identifier", "name", "kind", "status", "environment", "updated_at"]
-
-    def perform_create(self, serializer):
-        serializer.instance = services.ci_create(by=self.request.user, **serializer.validated_data)
-
-    def perform_update(self, serializer):
-        serializer.instance = services.ci_update(
-            ci=serializer.instance, by=self.request.user, **serializer.validated_data
-        )
-
-    def perform_destroy(self, instance):
-        services.ci_delete(ci=instance, by=self.request.user)
+    create_service = services.ci_create
+    update_service = services.ci_update
+    delete_service = services.ci_delete
+    instance_kwarg = "ci"
 
     @extend_schema(
         request=None,
@@ -214,7 +211,7 @@ class InstalledSoftwareViewSet(viewsets.ModelViewSet):
         ),
     )
 )
-class LicenceViewSet(AuditedModelViewSet):
+class LicenceViewSet(ServiceModelViewSet):
     """Licences with seats in use derived from installations (`seats_in_use`, `seats_free`,
     `is_over`, `is_low`, `is_expired`). Filter by `licence_product`, `metric`, `over`, `low`,
     `expired`; `search` matches name, product, vendor and contract."""
@@ -223,25 +220,13 @@ class LicenceViewSet(AuditedModelViewSet):
     serializer_class = LicenceSerializer
     filterset_class = LicenceFilterSet
     ordering_fields = ["name", "valid_until", "seats", "seats_in_use", "seats_free"]
+    create_service = services.licence_create
+    update_service = services.licence_update
+    delete_service = services.licence_delete
+    instance_kwarg = "licence"
 
     def get_queryset(self):
         return selectors.licences_with_usage()  # "today" for is_expired is evaluated per request
-
-    def _with_usage(self, licence):
-        return selectors.licences_with_usage(Licence.objects.filter(pk=licence.pk)).get()
-
-    def perform_create(self, serializer):
-        licence = services.licence_create(by=self.request.user, **serializer.validated_data)
-        serializer.instance = self._with_usage(licence)
-
-    def perform_update(self, serializer):
-        licence = services.licence_update(
-            licence=serializer.instance, by=self.request.user, **serializer.validated_data
-        )
-        serializer.instance = self._with_usage(licence)
-
-    def perform_destroy(self, instance):
-        services.licence_delete(licence=instance, by=self.request.user)
 
 
 @extend_schema_view(

@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 
 from cmdb.models import ConfigurationItem
 from releasemgmt.core.api.permissions import HasPermission
-from releasemgmt.core.api.views import ERROR, AuditedModelViewSet, errors
+from releasemgmt.core.api.views import ERROR, ServiceModelViewSet, errors
 from releases import selectors_deployment as selectors
 from releases.api.permissions import CanViewRelease
 from releases.choices import DistributionState, InstallationState
@@ -492,15 +492,11 @@ class FreezeWindowSerializer(serializers.ModelSerializer):
     partial_update=extend_schema(responses={200: FreezeWindowSerializer, **errors(400, 404)}),
     destroy=extend_schema(responses={204: None, **errors(404)}),
 )
-class FreezeWindowViewSet(AuditedModelViewSet):
+class FreezeWindowViewSet(ServiceModelViewSet):
     """Freeze windows: no installation is scheduled or started inside one (in its scope)."""
 
     queryset = FreezeWindow.objects.select_related("created_by").order_by("start")
     serializer_class = FreezeWindowSerializer
     filterset_fields = ["scope", "environment", "release_unit"]
     search_fields = ["reason"]
-
-    def perform_create(self, serializer):
-        serializer.instance = deployment.freeze_window_create(
-            by=self.request.user, **serializer.validated_data
-        )
+    create_service = deployment.freeze_window_create
