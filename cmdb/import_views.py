@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.vary import vary_on_headers
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
@@ -28,6 +29,7 @@ from cmdb.imports import (
 from releasemgmt.core.api.permissions import HasPermission
 from releasemgmt.core.api.views import ERROR, errors
 from releasemgmt.core.exceptions import DomainError, DomainPermissionDenied
+from releasemgmt.core.presentation import htmx_swap
 
 PAGE_PERMISSION = "cmdb.add_configurationitem"
 SAMPLES_DIR = Path(settings.BASE_DIR) / "docs" / "samples"
@@ -146,9 +148,7 @@ def _kinds() -> list[dict]:
 
 def _render(request, *, form, result=None, status=200):
     template = (
-        "cmdb/import/partials/_result.html"
-        if request.headers.get("HX-Request")
-        else "cmdb/import/import.html"
+        "cmdb/import/partials/_result.html" if htmx_swap(request) else "cmdb/import/import.html"
     )
     context = {
         "form": form,
@@ -161,6 +161,7 @@ def _render(request, *, form, result=None, status=200):
 
 @csrf_exempt  # the upload's size is checked before the body is read; csrf_protect runs below
 @require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
 def import_page(request):
     """Choose the kind, upload a file, check it (dry run) or import it; the report is a table of
     every problem (row, column, message) with the counts."""
@@ -200,7 +201,7 @@ def _import_page(request):
         dry_run=request.POST.get("action") != "import",
     )
     result = _result(report)
-    if report.written and not request.headers.get("HX-Request"):
+    if report.written and not htmx_swap(request):
         # Post/redirect/get: reloading the summary must not import the file again.
         request.session[SESSION_KEY] = result
         return redirect("cmdb-import:import")

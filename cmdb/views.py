@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from cmdb import selectors, services
 from cmdb.choices import CIStatus, ErrorCategory, LicenceMetric
@@ -24,7 +25,7 @@ from cmdb.forms import (
 from cmdb.models import ConfigurationItem, Discrepancy, InstalledSoftware, Licence, Relationship
 from releasemgmt.core.drill import drill_filters
 from releasemgmt.core.exceptions import DomainError, DomainValidationError, error_text
-from releasemgmt.core.presentation import paginate
+from releasemgmt.core.presentation import htmx_swap, paginate
 
 PAGE_SIZES = (25, 50, 100, 200, 500)
 DEFAULT_PAGE_SIZE = 50
@@ -376,12 +377,13 @@ def error_row(request, pk):
     return render(request, "cmdb/partials/_error_row.html", {"record": record})
 
 
+@vary_on_headers("HX-Request")
 @permission_required("cmdb.resolve_discrepancy", raise_exception=True)
 def error_resolve(request, pk):
     """Resolve an error with a note: inline in the list with htmx (the row is swapped), or as a
     small page without script."""
     record = get_object_or_404(selectors.discrepancy_list(), pk=pk)
-    htmx = request.headers.get("HX-Request") == "true"
+    htmx = htmx_swap(request)
     if htmx and request.method == "GET" and not record.is_open:
         # resolved meanwhile by someone else: show the row as it now is
         return render(request, "cmdb/partials/_error_row.html", {"record": record})

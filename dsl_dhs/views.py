@@ -10,6 +10,7 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from dsl_dhs import selectors, services
 from dsl_dhs.choices import VERSION_STATUS_CHANGES, ReservationStatus, VersionStatus
@@ -26,7 +27,7 @@ from dsl_dhs.forms import (
 from dsl_dhs.models import Reservation, SoftwareProduct, SoftwareVersion, Stock
 from releasemgmt.core.exceptions import DomainError, error_text
 from releasemgmt.core.forms import add_service_errors
-from releasemgmt.core.presentation import paginate
+from releasemgmt.core.presentation import htmx_swap, paginate
 
 PAGE_SIZE = 50
 # Multipart framing around the file; the file's own bytes are counted exactly while hashing.
@@ -41,6 +42,7 @@ STATUS_ACTIONS = {
 # Definitive Software Library
 
 
+@vary_on_headers("HX-Request")
 @permission_required("dsl_dhs.view_softwareproduct", raise_exception=True)
 def product_list(request):
     """Products with their licence product, number of versions and newest authorised version;
@@ -48,7 +50,7 @@ def product_list(request):
     filterset = SoftwareProductFilterSet(request.GET, queryset=selectors.software_products())
     pages = paginate(request, filterset.qs.order_by("name"), per_page=PAGE_SIZE)
     context = {"filterset": filterset, **pages}
-    if request.headers.get("HX-Request"):
+    if htmx_swap(request):
         return render(request, "dsl_dhs/partials/_product_table.html", context)
     return render(request, "dsl_dhs/product_list.html", context)
 

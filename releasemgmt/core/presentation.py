@@ -26,3 +26,11 @@ def paginate(request, queryset, *, per_page: int, sizes: tuple[int, ...] = (), c
         paginator.__dict__["count"] = count  # the cached_property, filled without a query
     page = paginator.get_page(request.GET.get("page"))
     return {"page": page, "page_size": size, "page_sizes": sizes}
+
+
+def htmx_swap(request) -> bool:
+    """An htmx request that swaps a fragment into the page. A history restore (the back button
+    after htmx pushed the URL, its snapshot gone) is not one: it wants the whole page, or the
+    browser would show a bare fragment. Views answering both ways declare
+    ``@vary_on_headers("HX-Request")`` so no cache serves one for the other."""
+    return bool(request.htmx) and not request.htmx.history_restore_request

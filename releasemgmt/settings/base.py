@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "releasemgmt.core.middleware.LoginRequiredMiddleware",
     "releasemgmt.accounts.middleware.UserTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",  # request.htmx
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "axes.middleware.AxesMiddleware",
