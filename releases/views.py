@@ -31,7 +31,7 @@ from releasemgmt.core.exceptions import (
 )
 from releasemgmt.core.presentation import paginate
 from releasemgmt.core.services import record_delete
-from releases import selectors, selectors_deployment, services
+from releases import selectors, services
 from releases.choices import (
     DistributionState,
     InstallationMode,
@@ -89,15 +89,8 @@ def release_list(request):
     filterset = ReleaseFilterSet(request.GET or None, queryset=selectors.release_list())
     valid = not filterset.is_bound or filterset.is_valid()
     queryset = filterset.qs if filterset.is_bound and valid else filterset.queryset
-    # Counted on the bare model: the list's annotations would join items and targets.
     counting = ReleaseFilterSet(request.GET or None, queryset=Release.objects.all())
-    base = counting.qs if counting.is_bound and valid else Release.objects.all()
-    counts = dict(
-        base.order_by()
-        .values_list("state")
-        .annotate(n=Count("id", distinct=True))
-        .values_list("state", "n")
-    )
+    counts = selectors.release_state_counts(counting.qs if counting.is_bound and valid else None)
     total = sum(counts.values())
     pages = paginate(request, queryset, per_page=DEFAULT_PAGE_SIZE, sizes=PAGE_SIZES, count=total)
     selected_states = set(request.GET.getlist("state"))
@@ -140,9 +133,7 @@ RELEASE_DRILL_FILTERS = (
 def override_list(request):
     """Back-out overrides: who asked to continue, why, and who confirmed — the list behind the
     KPI page's override counts. A fixed number of queries whatever the number of rows."""
-    filterset = BackoutOverrideFilterSet(
-        request.GET or None, queryset=selectors_deployment.override_list()
-    )
+    filterset = BackoutOverrideFilterSet(request.GET or None, queryset=selectors.override_list())
     valid = not filterset.is_bound or filterset.is_valid()
     queryset = filterset.qs if filterset.is_bound and valid else filterset.queryset
     total = queryset.count()
@@ -780,7 +771,7 @@ def _deployment(request, release: Release, params) -> dict | None:
     per-target table (CI joined). A fixed number of queries whatever the number of targets."""
     if release.state not in DEPLOYMENT_STATES:
         return None
-    progress = selectors_deployment.release_progress(release)
+    progress = selectors.release_progress(release)
     filters = TargetFilterForm(params)
     filters.is_valid()
     state = filters.cleaned_data.get("state", "")
@@ -1073,35 +1064,8 @@ def backout_override_confirm(request, pk, override_pk):
 
 
 def _backout_queue() -> tuple[list[Release], list[Release]]:
-    """Releases waiting for a decision and those backing out, each with its progress: the queue
-    selector (with the open override) and one grouped count of target states for all of them."""
-    releases = list(selectors_deployment.backout_queue())
-    counts: dict[int, dict[str, int]] = {}
-    for release_id, state, n in (
-        ReleaseTarget.objects.filter(release_id__in=[r.pk for r in releases])
-        .values_list("release_id", "installation_state")
-        .annotate(n=Count("id"))
-        .values_list("release_id", "installation_state", "n")
-        .order_by()
-    ):
-        counts.setdefault(release_id, {})[state] = n
-    for release in releases:
-        by_state = counts.get(release.pk, {})
-        undo = sum(by_state.get(s, 0) for s in (IS.BACKING_OUT, IS.BACKED_OUT, IS.BACKOUT_FAILED))
-        release.progress = {
-            "targets": release.target_total,
-            "installed": release.count_installed,
-            "failed": release.count_install_failed + release.count_distribution_failed,
-            "halted": by_state.get(IS.HALTED, 0),
-            "running": by_state.get(IS.RUNNING, 0),
-            "backing_out": by_state.get(IS.BACKING_OUT, 0),
-            "backed_out": by_state.get(IS.BACKED_OUT, 0),
-            "backout_failed": by_state.get(IS.BACKOUT_FAILED, 0),
-            "to_restore": undo,
-            "restored_percent": round(100 * by_state.get(IS.BACKED_OUT, 0) / undo, 1)
-            if undo
-            else 0,
-        }
+    """Releases waiting for a decision and those backing out, each with its progress."""
+    releases = selectors.backout_queue_with_progress()
     waiting = [r for r in releases if r.state == S.BACKOUT_REQUIRED]
     backing_out = [r for r in releases if r.state == S.BACKING_OUT]
     return waiting, backing_out
@@ -1148,7 +1112,7 @@ def backout_badge(request):
     response = render(
         request,
         "releases/partials/_backout_badge.html",
-        {"backout_waiting": selectors_deployment.backout_waiting()},
+        {"backout_waiting": selectors.backout_waiting()},
     )
     # A poll is not activity: it must not keep an idle session alive. Without a session on the
     # request, SessionMiddleware neither saves it nor renews the cookie.

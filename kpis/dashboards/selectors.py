@@ -66,7 +66,7 @@ from releases.models import (
     VerificationRun,
     WebhookDelivery,
 )
-from releases.selectors_deployment import backout_queue
+from releases.selectors import backout_queue
 from releases.services.deployment import freeze_applies_q
 
 S = ReleaseState

@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from cmdb.models import ConfigurationItem
 from releasemgmt.core.api.permissions import HasPermission
 from releasemgmt.core.api.views import ERROR, ServiceModelViewSet, errors
-from releases import selectors_deployment as selectors
+from releases import selectors
 from releases.api.permissions import CanViewRelease
 from releases.choices import DistributionState, InstallationState
 from releases.models import BackoutOverride, FreezeWindow, Release, ReleaseTarget
@@ -418,10 +418,26 @@ class OverrideConfirmView(APIView):
         return Response(OverrideSerializer(override).data)
 
 
+class BackoutProgressSerializer(serializers.Serializer):
+    """A release's targets while it waits for a decision or backs out: the queue page's bar."""
+
+    targets = serializers.IntegerField()
+    installed = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    halted = serializers.IntegerField()
+    running = serializers.IntegerField()
+    backing_out = serializers.IntegerField()
+    backed_out = serializers.IntegerField()
+    backout_failed = serializers.IntegerField()
+    to_restore = serializers.IntegerField()
+    restored_percent = serializers.FloatField()
+
+
 class BackoutQueueItemSerializer(serializers.ModelSerializer):
     release_unit = serializers.SlugRelatedField(slug_field="identifier", read_only=True)
     target_total = serializers.IntegerField()
     open_override = serializers.SerializerMethodField()
+    progress = BackoutProgressSerializer(read_only=True)
 
     class Meta:
         model = Release
@@ -442,6 +458,7 @@ class BackoutQueueItemSerializer(serializers.ModelSerializer):
             "count_backed_out",
             "count_backout_failed",
             "open_override",
+            "progress",
         ]
         read_only_fields = fields
 
@@ -458,7 +475,7 @@ class BackoutQueueView(ListAPIView):
     filter_backends = []
 
     def get_queryset(self):
-        return selectors.backout_queue()
+        return selectors.backout_queue_with_progress()
 
     @extend_schema(responses={200: BackoutQueueItemSerializer(many=True), **errors()})
     def get(self, request, *args, **kwargs):
