@@ -3,7 +3,6 @@ webhook sources for integration managers, the delivery log with replay, and the 
 callbacks with resend."""
 
 from django.db import transaction
-from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
     OpenApiResponse,
@@ -30,7 +29,7 @@ from releases.models import (
     WebhookSecret,
     WebhookSource,
 )
-from releases.webhooks import callbacks, services
+from releases.webhooks import callbacks, selectors, services
 from releases.webhooks.filtersets import (
     CALLBACK_STATUS_SCHEMA,
     STATUS_SCHEMA,
@@ -401,9 +400,7 @@ class CallbackDeliveryViewSet(
     """Outbound status callbacks: every event posted (or to be posted) to a source's callback URL,
     with each attempt; resend sends one again with a fresh set of tries."""
 
-    queryset = CallbackDelivery.objects.select_related("source", "release").prefetch_related(
-        Prefetch("attempts", queryset=CallbackAttempt.objects.order_by("at", "id"))
-    )
+    queryset = selectors.callback_list()
     serializer_class = CallbackDeliverySerializer
     filterset_class = CallbackDeliveryFilterSet
     search_fields = ["message_id", "release__number", "last_error"]
