@@ -6,6 +6,7 @@ from django import forms
 from cmdb.attributes import SCHEMAS, TYPES
 from cmdb.choices import CIStatus, RelationshipKind
 from cmdb.models import ConfigurationItem, Licence
+from cmdb.selectors import cis_by_identifiers
 from dsl_dhs.models import SoftwareVersion
 from releasemgmt.core.forms import ServiceErrorsMixin
 
@@ -135,7 +136,7 @@ class RelationshipForm(forms.Form):
 
     def clean_other(self):
         identifier = self.cleaned_data["other"].strip()
-        other = ConfigurationItem.objects.filter(identifier__iexact=identifier).first()
+        other = cis_by_identifiers([identifier]).get(identifier.lower())
         if other is None:
             raise forms.ValidationError(f"No configuration item has the identifier “{identifier}”.")
         return other

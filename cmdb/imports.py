@@ -43,7 +43,7 @@ from cmdb.choices import (
     RelationshipKind,
 )
 from cmdb.models import ConfigurationItem, Discrepancy, InstalledSoftware, Licence, Relationship
-from cmdb.selectors import licence_is_valid_on, licences_with_usage
+from cmdb.selectors import cis_by_identifiers, licence_is_valid_on, licences_with_usage
 from dsl_dhs.choices import VersionStatus
 from dsl_dhs.models import HardwareModel, LicenceProduct, Location, SoftwareProduct, SoftwareVersion
 from releasemgmt.core.services import audit_record
@@ -574,10 +574,8 @@ class Importer:
 
 
 def _ci_lookup(identifiers: Iterable[str], *, lock: bool) -> dict[str, list]:
-    queryset = ConfigurationItem.objects.all()
-    if lock:
-        queryset = queryset.select_for_update()
-    return _lookup(queryset, "identifier", identifiers)
+    found = cis_by_identifiers(identifiers, lock=lock)
+    return defaultdict(list, {key: [ci] for key, ci in found.items()})
 
 
 _CI_MISSING = (

@@ -5,10 +5,10 @@ import re
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.db.models.functions import Lower
 
 from cmdb.choices import SERVICE_KINDS, CIStatus, Environment
 from cmdb.models import ConfigurationItem
+from cmdb.selectors import cis_by_identifiers
 from dsl_dhs.choices import VersionStatus
 from dsl_dhs.models import HardwareModel, SoftwareVersion
 from releasemgmt.core.forms import ServiceErrorsMixin
@@ -287,13 +287,7 @@ class TargetsForm(ServiceErrorsMixin, forms.Form):
     def clean_identifiers(self):
         names = [n for n in re.split(r"[\s,;]+", self.cleaned_data["identifiers"]) if n]
         wanted = {name.lower(): name for name in names}
-        # Matched on lower(identifier), the CMDB's unique index: one query however many.
-        found = {
-            ci.identifier.lower(): ci
-            for ci in ConfigurationItem.objects.annotate(key=Lower("identifier")).filter(
-                key__in=list(wanted)
-            )
-        }
+        found = cis_by_identifiers(wanted)
         unknown = [name for key, name in wanted.items() if key not in found]
         if unknown:
             raise forms.ValidationError(

@@ -1,7 +1,6 @@
 """The deployment API: agents fetch their work and report results; ops decide back-outs;
 release managers declare freeze windows and start installations by hand."""
 
-from django.db.models.functions import Lower
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -17,6 +16,7 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from cmdb.models import ConfigurationItem
+from cmdb.selectors import cis_by_identifiers
 from releasemgmt.core.api.permissions import HasPermission
 from releasemgmt.core.api.views import ERROR, ServiceModelViewSet, errors
 from releases import selectors
@@ -149,11 +149,7 @@ class BackoutReportView(_ReportView):
 
 
 def _ci(identifier: str) -> ConfigurationItem:
-    ci = (
-        ConfigurationItem.objects.annotate(key=Lower("identifier"))
-        .filter(key=(identifier or "").lower())
-        .first()
-    )
+    ci = cis_by_identifiers([identifier]).get((identifier or "").lower())
     if ci is None:
         from releasemgmt.core.exceptions import DomainNotFound
 
