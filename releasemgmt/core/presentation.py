@@ -1,8 +1,9 @@
 """What every app's pages share: a page of a list, a service's error put back on a form, and the
 htmx answer that is a fragment for a swap but the whole page for a visit or a history restore.
 
-Templates beside it: ``core/partials/_pagination.html`` (the pager under every list) and
-``core/partials/_field.html`` (every form field: label, widget, help text, errors)."""
+Templates beside it: ``core/partials/_pagination.html`` (the pager under every list),
+``core/partials/_field.html`` (every form field: label, widget, help text, errors; the field
+template of ``releasemgmt.core.forms.FormRenderer``) and ``core/partials/_form_errors.html``."""
 
 from django.core.paginator import Paginator
 
