@@ -1,5 +1,6 @@
-"""What every app's pages share: a page of a list, a service's error put back on a form, and the
-htmx answer that is a fragment for a swap but the whole page for a visit or a history restore.
+"""What every app's pages share: a page of a list, and telling an htmx swap (answered with a
+fragment) from a visit or a history restore (answered with the whole page). A service's error on
+a form is ``releasemgmt.core.forms``; an error as one sentence ``core.exceptions.error_text``.
 
 Templates beside it: ``core/partials/_pagination.html`` (the pager under every list),
 ``core/partials/_field.html`` (every form field: label, widget, help text, errors; the field
