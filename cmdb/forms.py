@@ -6,7 +6,9 @@ from django import forms
 from cmdb.attributes import SCHEMAS, TYPES
 from cmdb.choices import RELATIONSHIP_INVERSE, CIStatus, RelationshipKind
 from cmdb.models import ConfigurationItem, Licence
+from cmdb.selectors import cis_by_identifiers
 from dsl_dhs.models import SoftwareVersion
+from releasemgmt.core.forms import ServiceErrorsMixin
 
 ATTRIBUTE_PREFIX = "attr_"
 
@@ -35,7 +37,7 @@ ATTRIBUTE_HINTS = {
 }
 
 
-class ConfigurationItemForm(forms.ModelForm):
+class ConfigurationItemForm(ServiceErrorsMixin, forms.ModelForm):
     """A CI with one field per attribute. Each attribute field carries the kinds it belongs to
     (``data-kinds``); ``cmdb-ci-form.js`` shows only the chosen kind's fields. Without script
     all are shown and a value in a field of another kind is refused next to that field."""
@@ -95,17 +97,11 @@ class ConfigurationItemForm(forms.ModelForm):
         }
         return data
 
-    def add_service_errors(self, errors: dict) -> None:
-        """Put a service's ``{field: message}`` (``attributes.<name>`` for attributes) on the
-        fields they name."""
-        for key, message in errors.items():
-            if key.startswith("attributes."):
-                name = ATTRIBUTE_PREFIX + key.split(".", 1)[1]
-                self.add_error(name if name in self.fields else None, message)
-            elif key in self.fields:
-                self.add_error(key, message)
-            else:
-                self.add_error(None, message)
+    def service_field(self, name: str) -> str:
+        """A service names an attribute ``attributes.<name>``."""
+        if name.startswith("attributes."):
+            return ATTRIBUTE_PREFIX + name.split(".", 1)[1]
+        return name
 
 
 class RetireForm(forms.Form):
@@ -138,7 +134,7 @@ class RelationshipForm(forms.Form):
 
     def clean_other(self):
         identifier = self.cleaned_data["other"].strip()
-        other = ConfigurationItem.objects.filter(identifier__iexact=identifier).first()
+        other = cis_by_identifiers([identifier]).get(identifier.lower())
         if other is None:
             raise forms.ValidationError(f"No configuration item has the identifier “{identifier}”.")
         return other
@@ -168,7 +164,7 @@ class InstalledSoftwareForm(forms.Form):
     )
 
 
-class LicenceForm(forms.ModelForm):
+class LicenceForm(ServiceErrorsMixin, forms.ModelForm):
     class Meta:
         model = Licence
         fields = [
@@ -192,10 +188,6 @@ class LicenceForm(forms.ModelForm):
     def _post_clean(self):
         """Model validation (seats unless site, validity range) is left to ``licence_create``/
         ``licence_update``, which name the field."""
-
-    def add_service_errors(self, errors: dict) -> None:
-        for key, message in errors.items():
-            self.add_error(key if key in self.fields else None, message)
 
 
 class ResolveForm(forms.Form):

@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.vary import vary_on_headers
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
@@ -21,8 +22,9 @@ from cmdb.imports.base import ImportReport, attributes_by_kind
 from cmdb.imports.reading import max_bytes, max_size_text
 from cmdb.imports.run import IMPORTERS, import_csv
 from releasemgmt.core.api.permissions import HasPermission
-from releasemgmt.core.api.views import ERROR, FORBIDDEN, UNAUTHENTICATED
+from releasemgmt.core.api.views import ERROR, errors
 from releasemgmt.core.exceptions import DomainError, DomainPermissionDenied
+from releasemgmt.core.presentation import htmx_swap
 
 PAGE_PERMISSION = "cmdb.add_configurationitem"
 SAMPLES_DIR = Path(settings.BASE_DIR) / "docs" / "samples"
@@ -141,9 +143,7 @@ def _kinds() -> list[dict]:
 
 def _render(request, *, form, result=None, status=200):
     template = (
-        "cmdb/import/partials/_result.html"
-        if request.headers.get("HX-Request")
-        else "cmdb/import/import.html"
+        "cmdb/import/partials/_result.html" if htmx_swap(request) else "cmdb/import/import.html"
     )
     context = {
         "form": form,
@@ -156,6 +156,7 @@ def _render(request, *, form, result=None, status=200):
 
 @csrf_exempt  # the upload's size is checked before the body is read; csrf_protect runs below
 @require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
 def import_page(request):
     """Choose the kind, upload a file, check it (dry run) or import it; the report is a table of
     every problem (row, column, message) with the counts."""
@@ -195,7 +196,7 @@ def _import_page(request):
         dry_run=request.POST.get("action") != "import",
     )
     result = _result(report)
-    if report.written and not request.headers.get("HX-Request"):
+    if report.written and not htmx_swap(request):
         # Post/redirect/get: reloading the summary must not import the file again.
         request.session[SESSION_KEY] = result
         return redirect("cmdb-import:import")
@@ -288,8 +289,7 @@ class CMDBImportView(APIView):
                 ImportReportSerializer,
                 description="The file has problems (or a field is missing); nothing was written.",
             ),
-            401: UNAUTHENTICATED,
-            403: FORBIDDEN,
+            **errors(),
             413: OpenApiResponse(ERROR, description="The file is larger than the limit (10 MB)."),
             415: OpenApiResponse(ERROR, description="Not a multipart/form-data request."),
         },

@@ -13,6 +13,24 @@ from cmdb.models import ConfigurationItem, Discrepancy, InstalledSoftware, Licen
 from dsl_dhs.models import HardwareModel, Location
 
 _ACTIVE = Q(installations__removed_at__isnull=True)
+# Identifiers per query: under SQLite's 999 bound parameters, and what PostgreSQL plans well.
+IDENTIFIER_CHUNK = 900
+
+
+def cis_by_identifiers(identifiers, *, lock: bool = False) -> dict[str, ConfigurationItem]:
+    """The CIs whose identifier is one of ``identifiers``, matched without regard to case, keyed
+    by the lower-cased identifier; unknown ones are absent. Served by the CMDB's unique index on
+    ``lower(identifier)``: one query per ``IDENTIFIER_CHUNK`` identifiers, however many. ``lock``
+    locks the rows (``select_for_update``) for a caller that writes in this transaction."""
+    wanted = sorted({name.lower() for name in identifiers if name})
+    queryset = ConfigurationItem.objects.annotate(identifier_key=Lower("identifier"))
+    if lock:
+        queryset = queryset.select_for_update()
+    found = {}
+    for start in range(0, len(wanted), IDENTIFIER_CHUNK):
+        chunk = wanted[start : start + IDENTIFIER_CHUNK]
+        found.update({ci.identifier_key: ci for ci in queryset.filter(identifier_key__in=chunk)})
+    return found
 
 
 def licences_with_usage(queryset: QuerySet | None = None) -> QuerySet:

@@ -3,13 +3,13 @@ the services decide, the selectors read."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from cmdb import selectors, services
 from cmdb.choices import CIStatus, ErrorCategory, LicenceMetric
@@ -24,16 +24,11 @@ from cmdb.forms import (
 )
 from cmdb.models import ConfigurationItem, Discrepancy, InstalledSoftware, Licence, Relationship
 from releasemgmt.core.drill import drill_filters
-from releasemgmt.core.exceptions import DomainError, DomainValidationError
+from releasemgmt.core.exceptions import DomainError, DomainValidationError, error_text
+from releasemgmt.core.presentation import htmx_swap, paginate
 
 PAGE_SIZES = (25, 50, 100, 200, 500)
 DEFAULT_PAGE_SIZE = 50
-
-
-def _message(error: DomainError) -> str:
-    if isinstance(error.message, dict):
-        return " ".join(str(m) for m in error.message.values())
-    return str(error.message)
 
 
 def _filtered(filterset):
@@ -42,23 +37,6 @@ def _filtered(filterset):
     if not filterset.is_bound:
         return filterset.queryset
     return filterset.qs if filterset.is_valid() else filterset.queryset.none()
-
-
-def _paginate(request, queryset, *, count: int | None = None):
-    """A page of ``queryset`` by ``?page=`` and ``?page_size=`` (one of PAGE_SIZES)."""
-    try:
-        size = int(request.GET.get("page_size", DEFAULT_PAGE_SIZE))
-    except ValueError:
-        size = DEFAULT_PAGE_SIZE
-    if size not in PAGE_SIZES:
-        size = DEFAULT_PAGE_SIZE
-    paginator = Paginator(queryset, size)
-    if count is not None:
-        paginator.__dict__["count"] = count  # already counted by an aggregate: save a query
-    page = paginator.get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
-    return page, size, query.urlencode()
 
 
 # Configuration items.
@@ -71,13 +49,10 @@ def ci_list(request):
     queryset = _filtered(filterset)
     counts = selectors.ci_status_counts(queryset)
     total = sum(counts.values())
-    page, size, query = _paginate(request, queryset, count=total)
+    pages = paginate(request, queryset, per_page=DEFAULT_PAGE_SIZE, sizes=PAGE_SIZES, count=total)
     context = {
         "filterset": filterset,
-        "page": page,
-        "page_size": size,
-        "page_sizes": PAGE_SIZES,
-        "query": query,
+        **pages,
         "total": total,
         "status_counts": [
             (value, label, counts.get(value, 0)) for value, label in CIStatus.choices
@@ -117,9 +92,7 @@ def ci_create(request):
         try:
             ci = services.ci_create(by=request.user, **form.service_fields())
         except DomainValidationError as error:
-            form.add_service_errors(error.message if isinstance(error.message, dict) else {})
-            if not isinstance(error.message, dict):
-                form.add_error(None, error.message)
+            form.add_service_errors(error)
         else:
             messages.success(request, f"{ci} created.")
             return redirect("cmdb:ci-detail", pk=ci.pk)
@@ -139,9 +112,7 @@ def ci_edit(request, pk):
                 **form.service_fields(),
             )
         except DomainValidationError as error:
-            form.add_service_errors(error.message if isinstance(error.message, dict) else {})
-            if not isinstance(error.message, dict):
-                form.add_error(None, error.message)
+            form.add_service_errors(error)
         else:
             messages.success(request, f"{ci.identifier} saved.")
             return redirect("cmdb:ci-detail", pk=ci.pk)
@@ -161,7 +132,7 @@ def ci_retire(request, pk):
             services.ci_retire(ci=ci, by=request.user, reason=form.cleaned_data["reason"])
             messages.success(request, f"{ci} retired.")
         except DomainError as error:
-            messages.error(request, _message(error))
+            messages.error(request, error_text(error))
     return redirect("cmdb:ci-detail", pk=ci.pk)
 
 
@@ -178,7 +149,7 @@ def relationship_add(request, pk):
             messages.success(request, f"Added: {relationship}.")
             return redirect("cmdb:ci-detail", pk=ci.pk)
         except DomainError as error:
-            form.add_error("other", _message(error))
+            form.add_error("other", error_text(error))
     detail = selectors.ci_detail(ci.pk)
     return render(
         request,
@@ -223,7 +194,9 @@ def software_record(request, pk):
             messages.success(request, f"Recorded {row.version} on {ci}{note}.")
             return redirect("cmdb:ci-detail", pk=ci.pk)
         except DomainError as error:
-            form.add_error("licence" if "licence" in str(error.message) else None, _message(error))
+            form.add_error(
+                "licence" if "licence" in str(error.message) else None, error_text(error)
+            )
     detail = selectors.ci_detail(ci.pk)
     return render(
         request,
@@ -277,18 +250,15 @@ def seats_bar(licence) -> dict:
 def licence_list(request):
     filterset = LicenceFilterSet(request.GET or None, queryset=selectors.licences_with_usage())
     queryset = _filtered(filterset)
-    page, size, query = _paginate(request, queryset)
-    rows = [(licence, seats_bar(licence)) for licence in page.object_list]
+    pages = paginate(request, queryset, per_page=DEFAULT_PAGE_SIZE, sizes=PAGE_SIZES)
+    rows = [(licence, seats_bar(licence)) for licence in pages["page"].object_list]
     return render(
         request,
         "cmdb/licence_list.html",
         {
             "filterset": filterset,
-            "page": page,
+            **pages,
             "rows": rows,
-            "page_size": size,
-            "page_sizes": PAGE_SIZES,
-            "query": query,
         },
         status=400 if filterset.errors else 200,
     )
@@ -298,7 +268,7 @@ def licence_list(request):
 def licence_detail(request, pk):
     licence = get_object_or_404(selectors.licences_with_usage(), pk=pk)
     installations = selectors.licence_installations(licence)
-    page, size, query = _paginate(request, installations)
+    pages = paginate(request, installations, per_page=DEFAULT_PAGE_SIZE, sizes=PAGE_SIZES)
     errors = selectors.discrepancy_list(
         Discrepancy.objects.filter(licence=licence, resolved_at__isnull=True)
     )
@@ -308,10 +278,7 @@ def licence_detail(request, pk):
         {
             "licence": licence,
             "bar": seats_bar(licence),
-            "page": page,
-            "page_size": size,
-            "page_sizes": PAGE_SIZES,
-            "query": query,
+            **pages,
             "open_errors": errors,
         },
     )
@@ -333,9 +300,7 @@ def licence_create(request):
         try:
             licence = services.licence_create(by=request.user, **form.cleaned_data)
         except DomainValidationError as error:
-            form.add_service_errors(
-                error.message if isinstance(error.message, dict) else {None: error.message}
-            )
+            form.add_service_errors(error)
         else:
             messages.success(request, f"Licence “{licence}” created.")
             return redirect("cmdb:licence-detail", pk=licence.pk)
@@ -350,9 +315,7 @@ def licence_edit(request, pk):
         try:
             services.licence_update(licence=licence, by=request.user, **form.cleaned_data)
         except DomainValidationError as error:
-            form.add_service_errors(
-                error.message if isinstance(error.message, dict) else {None: error.message}
-            )
+            form.add_service_errors(error)
         else:
             messages.success(request, f"Licence “{licence}” saved.")
             return redirect("cmdb:licence-detail", pk=licence.pk)
@@ -390,16 +353,13 @@ def error_list(request):
             | Q(found__icontains=search)
             | Q(reference__icontains=search)
         )
-    page, size, query = _paginate(request, queryset)
+    pages = paginate(request, queryset, per_page=DEFAULT_PAGE_SIZE, sizes=PAGE_SIZES)
     return render(
         request,
         "cmdb/error_list.html",
         {
             "filterset": filterset,
-            "page": page,
-            "page_size": size,
-            "page_sizes": PAGE_SIZES,
-            "query": query,
+            **pages,
             "search": search,
             "open_counts": _open_counts(),
             "drill_filters": drill_filters(
@@ -417,12 +377,13 @@ def error_row(request, pk):
     return render(request, "cmdb/partials/_error_row.html", {"record": record})
 
 
+@vary_on_headers("HX-Request")
 @permission_required("cmdb.resolve_discrepancy", raise_exception=True)
 def error_resolve(request, pk):
     """Resolve an error with a note: inline in the list with htmx (the row is swapped), or as a
     small page without script."""
     record = get_object_or_404(selectors.discrepancy_list(), pk=pk)
-    htmx = request.headers.get("HX-Request") == "true"
+    htmx = htmx_swap(request)
     if htmx and request.method == "GET" and not record.is_open:
         # resolved meanwhile by someone else: show the row as it now is
         return render(request, "cmdb/partials/_error_row.html", {"record": record})
@@ -433,7 +394,7 @@ def error_resolve(request, pk):
                 discrepancy=record, by=request.user, resolution=form.cleaned_data["resolution"]
             )
         except DomainError as error:
-            form.add_error("resolution", _message(error))
+            form.add_error("resolution", error_text(error))
         else:
             record = selectors.discrepancy_list().get(pk=record.pk)
             if htmx:

@@ -9,16 +9,6 @@ from dsl_dhs.models import LicenceProduct, SoftwareProduct
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
-def domain_errors_to_form(form: forms.Form, error) -> None:
-    """Put a service's error on the form: per field where the field exists, else on top."""
-    message = error.message
-    if isinstance(message, dict):
-        for field, text in message.items():
-            form.add_error(field if field in form.fields else None, f"{text}")
-    else:
-        form.add_error(None, str(message))
-
-
 class SoftwareProductForm(forms.Form):
     name = forms.CharField(max_length=200)
     vendor = forms.CharField(max_length=200, required=False)

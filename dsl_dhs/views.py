@@ -4,13 +4,13 @@ selector does the work, a template renders it. They call the same services as th
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from dsl_dhs import selectors, services
 from dsl_dhs.choices import VERSION_STATUS_CHANGES, ReservationStatus, VersionStatus
@@ -23,10 +23,11 @@ from dsl_dhs.forms import (
     StatusChangeForm,
     StockAdjustForm,
     VersionUploadForm,
-    domain_errors_to_form,
 )
 from dsl_dhs.models import Reservation, SoftwareProduct, SoftwareVersion, Stock
-from releasemgmt.core.exceptions import DomainError
+from releasemgmt.core.exceptions import DomainError, error_text
+from releasemgmt.core.forms import add_service_errors
+from releasemgmt.core.presentation import htmx_swap, paginate
 
 PAGE_SIZE = 50
 # Multipart framing around the file; the file's own bytes are counted exactly while hashing.
@@ -38,28 +39,18 @@ STATUS_ACTIONS = {
 }
 
 
-def _page(request, queryset):
-    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-
-
-def _error_text(error: DomainError) -> str:
-    message = error.message
-    if isinstance(message, dict):
-        return " ".join(str(text) for text in message.values())
-    return str(message)
-
-
 # Definitive Software Library
 
 
+@vary_on_headers("HX-Request")
 @permission_required("dsl_dhs.view_softwareproduct", raise_exception=True)
 def product_list(request):
     """Products with their licence product, number of versions and newest authorised version;
     searchable (live with htmx, or a plain GET form)."""
     filterset = SoftwareProductFilterSet(request.GET, queryset=selectors.software_products())
-    page = _page(request, filterset.qs.order_by("name"))
-    context = {"filterset": filterset, "page": page}
-    if request.headers.get("HX-Request"):
+    pages = paginate(request, filterset.qs.order_by("name"), per_page=PAGE_SIZE)
+    context = {"filterset": filterset, **pages}
+    if htmx_swap(request):
         return render(request, "dsl_dhs/partials/_product_table.html", context)
     return render(request, "dsl_dhs/product_list.html", context)
 
@@ -86,7 +77,7 @@ def _product_form_page(request, product: SoftwareProduct | None):
                 messages.success(request, f"Product “{product}” saved.")
             return redirect("dsl_dhs:product-detail", pk=product.pk)
         except DomainError as error:
-            domain_errors_to_form(form, error)
+            add_service_errors(form, error)
     status = 400 if form.errors else 200
     return render(
         request, "dsl_dhs/product_form.html", {"form": form, "product": product}, status=status
@@ -154,7 +145,7 @@ def _declared_too_large(request) -> DomainError | None:
 def _upload_page(request, *, form, version=None, status=200, error=None):
     if _wants_json(request) and request.method == "POST":
         errors = {field: [str(e) for e in errs] for field, errs in form.errors.items()}
-        detail = _error_text(error) if error is not None else ""
+        detail = error_text(error) if error is not None else ""
         if not detail:
             detail = " ".join(
                 (f"{field}: " if field != "__all__" else "") + " ".join(messages_)
@@ -166,7 +157,7 @@ def _upload_page(request, *, form, version=None, status=200, error=None):
         "version": version,
         "max_bytes": settings.DSL_MAX_ARTEFACT_BYTES,
         "max_size": filesizeformat(settings.DSL_MAX_ARTEFACT_BYTES),
-        "top_error": _error_text(error) if error is not None and not form.errors else "",
+        "top_error": error_text(error) if error is not None and not form.errors else "",
     }
     return render(request, "dsl_dhs/version_upload.html", context, status=status)
 
@@ -211,7 +202,7 @@ def _version_upload(request):
             by=request.user,
         )
     except DomainError as error:
-        domain_errors_to_form(form, error)
+        add_service_errors(form, error)
         return _upload_page(request, form=form, status=error.status_code, error=error)
     return _uploaded(
         request,
@@ -230,7 +221,7 @@ def version_artefact(request, pk):
         services.software_version_check_upload(version=version)
     except DomainError as refused:
         if request.method != "POST":
-            messages.error(request, _error_text(refused))
+            messages.error(request, error_text(refused))
             return redirect("dsl_dhs:version-detail", pk=version.pk)
         return _upload_page(
             request, form=ArtefactForm(), version=version, status=409, error=refused
@@ -257,7 +248,7 @@ def _version_artefact(request, version):
             by=request.user,
         )
     except DomainError as error:
-        domain_errors_to_form(form, error)
+        add_service_errors(form, error)
         return _upload_page(
             request, form=form, version=version, status=error.status_code, error=error
         )
@@ -287,7 +278,7 @@ def version_status(request, pk):
         messages.success(request, f"{version} is now {version.get_status_display().lower()}.")
     except DomainError as error:
         # Shown beside the buttons, not as a flash, so the person sees why at the right place.
-        request.session["dsl_status_error"] = _error_text(error)
+        request.session["dsl_status_error"] = error_text(error)
     return redirect("dsl_dhs:version-detail", pk=pk)
 
 
@@ -299,7 +290,7 @@ def version_verify(request, pk):
     try:
         check = services.software_version_verify(version=version)
     except DomainError as error:
-        messages.error(request, _error_text(error))
+        messages.error(request, error_text(error))
     else:
         if check.result == "ok":
             messages.success(request, "The stored artefact matches its recorded SHA-256.")
@@ -315,8 +306,8 @@ def version_verify(request, pk):
 def stock_list(request):
     """Spares per model and location: on hand, reserved, free (warned at 0)."""
     filterset = StockFilterSet(request.GET, queryset=selectors.stock_list())
-    page = _page(request, filterset.qs)
-    return render(request, "dsl_dhs/stock_list.html", {"filterset": filterset, "page": page})
+    pages = paginate(request, filterset.qs, per_page=PAGE_SIZE)
+    return render(request, "dsl_dhs/stock_list.html", {"filterset": filterset, **pages})
 
 
 def _stock(pk) -> Stock:
@@ -340,7 +331,7 @@ def stock_reserve(request, pk):
             )
             return redirect(reverse("dsl_dhs:reservation-list") + "?status=reserved")
         except DomainError as error:
-            domain_errors_to_form(form, error)
+            add_service_errors(form, error)
             stock = _stock(pk)  # show the numbers that refused it
     context = {
         "stock": stock,
@@ -364,7 +355,7 @@ def stock_adjust(request, pk):
             messages.success(request, f"{stock.hardware_model} at {stock.location} updated.")
             return redirect("dsl_dhs:stock-list")
         except DomainError as error:
-            domain_errors_to_form(form, error)
+            add_service_errors(form, error)
     context = {
         "stock": stock,
         "form": form,
@@ -379,11 +370,11 @@ def stock_adjust(request, pk):
 def reservation_list(request):
     """Reservations, newest first, filterable by status and searchable by reference."""
     filterset = ReservationFilterSet(request.GET, queryset=selectors.reservations())
-    page = _page(request, filterset.qs)
+    pages = paginate(request, filterset.qs, per_page=PAGE_SIZE)
     return render(
         request,
         "dsl_dhs/reservation_list.html",
-        {"filterset": filterset, "page": page, "statuses": ReservationStatus.choices},
+        {"filterset": filterset, **pages, "statuses": ReservationStatus.choices},
     )
 
 
@@ -395,7 +386,7 @@ def _close(request, pk, service, done: str):
         reservation = service(reservation=reservation, by=request.user, note=note)
         messages.success(request, f"Reservation {reservation.reference} {done}.")
     except DomainError as error:
-        messages.error(request, _error_text(error))
+        messages.error(request, error_text(error))
     back = request.POST.get("next", "")
     if back.startswith("/dhs/reservations/"):
         return redirect(back)

@@ -7,7 +7,6 @@ import ipaddress
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.db.models import Count
 from django.http import HttpResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -20,6 +19,7 @@ from kpis.models import KpiRollupState
 from kpis.selectors import KpiFilters, kpi_report
 from releases.choices import ReleaseState
 from releases.models import Release
+from releases.selectors import release_state_counts
 
 LIVE_STATES = (
     ReleaseState.DISTRIBUTING,
@@ -65,7 +65,7 @@ class ReleaseCollector:
         yield target
 
         states = GaugeMetricFamily("releasemgmt_releases", "Releases per state.", labels=["state"])
-        counts = dict(Release.objects.order_by().values_list("state").annotate(n=Count("pk")))
+        counts = release_state_counts()
         for state in ReleaseState.values:
             states.add_metric([state], counts.get(state, 0))
         yield states

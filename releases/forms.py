@@ -5,12 +5,13 @@ import re
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.db.models.functions import Lower
 
 from cmdb.choices import SERVICE_KINDS, CIStatus, Environment
 from cmdb.models import ConfigurationItem
+from cmdb.selectors import cis_by_identifiers
 from dsl_dhs.choices import VersionStatus
 from dsl_dhs.models import HardwareModel, SoftwareVersion
+from releasemgmt.core.forms import ServiceErrorsMixin
 from releases.choices import (
     DistributionState,
     FailureConditionKind,
@@ -22,27 +23,6 @@ from releases.choices import (
 from releases.models import ChangeRequest, FreezeWindow, Release, UnitComponent
 
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
-
-
-class ServiceErrorsMixin:
-    """Put a service's ``DomainValidationError`` message back on the form.
-
-    ``SERVICE_FIELDS`` maps the names the services use to this form's fields (``items`` →
-    ``software_version``…); a name with no field becomes a form-wide error. A nested dict (the
-    contents that contradict the level, ``{item: message}``) gives one error per entry."""
-
-    SERVICE_FIELDS: dict[str, str] = {}
-
-    def add_service_errors(self, message) -> None:
-        if not isinstance(message, dict):
-            self.add_error(None, str(message))
-            return
-        for key, value in message.items():
-            name = self.SERVICE_FIELDS.get(key, key)
-            field = name if name in self.fields else None
-            texts = value.values() if isinstance(value, dict) else [value]
-            for text in texts:
-                self.add_error(field, str(text))
 
 
 class UnitChoiceField(forms.ModelChoiceField):
@@ -294,13 +274,7 @@ class TargetsForm(ServiceErrorsMixin, forms.Form):
     def clean_identifiers(self):
         names = [n for n in re.split(r"[\s,;]+", self.cleaned_data["identifiers"]) if n]
         wanted = {name.lower(): name for name in names}
-        # Matched on lower(identifier), the CMDB's unique index: one query however many.
-        found = {
-            ci.identifier.lower(): ci
-            for ci in ConfigurationItem.objects.annotate(key=Lower("identifier")).filter(
-                key__in=list(wanted)
-            )
-        }
+        found = cis_by_identifiers(wanted)
         unknown = [name for key, name in wanted.items() if key not in found]
         if unknown:
             raise forms.ValidationError(

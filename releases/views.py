@@ -23,9 +23,15 @@ from django.views.decorators.http import require_GET, require_POST
 from cmdb.choices import SERVICE_KINDS
 from cmdb.models import ConfigurationItem
 from releasemgmt.core.drill import drill_filters
-from releasemgmt.core.exceptions import DomainConflict, DomainError, DomainValidationError
+from releasemgmt.core.exceptions import (
+    DomainConflict,
+    DomainError,
+    DomainValidationError,
+    error_text,
+)
+from releasemgmt.core.presentation import paginate
 from releasemgmt.core.services import record_delete
-from releases import selectors, selectors_deployment, services
+from releases import selectors, services
 from releases.choices import (
     DistributionState,
     InstallationMode,
@@ -73,32 +79,6 @@ PAGE_SIZES = (25, 50, 100)
 DEFAULT_PAGE_SIZE = 25
 
 
-def _text(error: DomainError) -> str:
-    """The error as one sentence (a ``{field: message}`` dict flattened)."""
-
-    def flatten(value):
-        if isinstance(value, dict):
-            return [text for inner in value.values() for text in flatten(inner)]
-        return [str(value)]
-
-    return " ".join(flatten(error.message))
-
-
-def _paginate(request, queryset, *, count: int):
-    try:
-        size = int(request.GET.get("page_size", DEFAULT_PAGE_SIZE))
-    except ValueError:
-        size = DEFAULT_PAGE_SIZE
-    if size not in PAGE_SIZES:
-        size = DEFAULT_PAGE_SIZE
-    paginator = Paginator(queryset, size)
-    paginator.__dict__["count"] = count  # counted already by the state aggregate: no COUNT(*)
-    page = paginator.get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
-    return page, size, query.urlencode()
-
-
 # The release list and the pipeline.
 
 
@@ -109,24 +89,14 @@ def release_list(request):
     filterset = ReleaseFilterSet(request.GET or None, queryset=selectors.release_list())
     valid = not filterset.is_bound or filterset.is_valid()
     queryset = filterset.qs if filterset.is_bound and valid else filterset.queryset
-    # Counted on the bare model: the list's annotations would join items and targets.
     counting = ReleaseFilterSet(request.GET or None, queryset=Release.objects.all())
-    base = counting.qs if counting.is_bound and valid else Release.objects.all()
-    counts = dict(
-        base.order_by()
-        .values_list("state")
-        .annotate(n=Count("id", distinct=True))
-        .values_list("state", "n")
-    )
+    counts = selectors.release_state_counts(counting.qs if counting.is_bound and valid else None)
     total = sum(counts.values())
-    page, size, query = _paginate(request, queryset, count=total)
+    pages = paginate(request, queryset, per_page=DEFAULT_PAGE_SIZE, sizes=PAGE_SIZES, count=total)
     selected_states = set(request.GET.getlist("state"))
     context = {
         "filterset": filterset,
-        "page": page,
-        "page_size": size,
-        "page_sizes": PAGE_SIZES,
-        "query": query,
+        **pages,
         "total": total,
         "state_counts": [
             (state.value, state.label, counts.get(state.value, 0))
@@ -163,18 +133,14 @@ RELEASE_DRILL_FILTERS = (
 def override_list(request):
     """Back-out overrides: who asked to continue, why, and who confirmed — the list behind the
     KPI page's override counts. A fixed number of queries whatever the number of rows."""
-    filterset = BackoutOverrideFilterSet(
-        request.GET or None, queryset=selectors_deployment.override_list()
-    )
+    filterset = BackoutOverrideFilterSet(request.GET or None, queryset=selectors.override_list())
     valid = not filterset.is_bound or filterset.is_valid()
     queryset = filterset.qs if filterset.is_bound and valid else filterset.queryset
     total = queryset.count()
-    page, size, query = _paginate(request, queryset, count=total)
+    pages = paginate(request, queryset, per_page=DEFAULT_PAGE_SIZE, sizes=PAGE_SIZES, count=total)
     context = {
         "filterset": filterset,
-        "page": page,
-        "page_size": size,
-        "query": query,
+        **pages,
         "total": total,
         "statuses": OverrideStatus.choices,
         "drill_filters": drill_filters(request, OVERRIDE_DRILL_FILTERS),
@@ -307,7 +273,7 @@ def _render_detail(
 def _error_box(error: DomainError, title: str) -> dict:
     """A refusal as the pages show it. Unmet conditions are listed once (the service's sentence
     ends with them); an illegal state names what may be done instead."""
-    message, problems = _text(error), error.extra.get("problems", [])
+    message, problems = error_text(error), error.extra.get("problems", [])
     listed = " ".join(problems)
     if problems and message.endswith(listed):
         message = message[: -len(listed)].rstrip()
@@ -357,7 +323,7 @@ def release_transition(request, pk, name):
         )
     except DomainError as error:
         if error.status_code == 404:
-            raise Http404(_text(error)) from None
+            raise Http404(error_text(error)) from None
         return _refused(request, pk, error, f"{transition_label(name)} refused")
     messages.success(
         request,
@@ -675,14 +641,10 @@ def change_list(request):
     )
     valid = not filterset.is_bound or filterset.is_valid()
     queryset = filterset.qs if filterset.is_bound and valid else filterset.queryset
-    paginator = Paginator(queryset, DEFAULT_PAGE_SIZE)
-    page = paginator.get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
     return render(
         request,
         "releases/change_list.html",
-        {"filterset": filterset, "page": page, "query": query.urlencode()},
+        {"filterset": filterset, **paginate(request, queryset, per_page=DEFAULT_PAGE_SIZE)},
         status=200 if valid else 400,
     )
 
@@ -809,7 +771,7 @@ def _deployment(request, release: Release, params) -> dict | None:
     per-target table (CI joined). A fixed number of queries whatever the number of targets."""
     if release.state not in DEPLOYMENT_STATES:
         return None
-    progress = selectors_deployment.release_progress(release)
+    progress = selectors.release_progress(release)
     filters = TargetFilterForm(params)
     filters.is_valid()
     state = filters.cleaned_data.get("state", "")
@@ -973,19 +935,16 @@ def verification_report(request, pk):
         ):
             row = by_kind.setdefault(kind, {"kind": kind, "ok": 0, "failed": 0})
             row["ok" if ok else "failed"] += n
-        paginator = Paginator(checks.order_by("ok", "kind", "id"), CHECKS_PER_PAGE)
         total = {"": run.checks_total, "failed": run.checks_failed}
-        if result in total:
-            paginator.__dict__["count"] = total[result]
-        page = paginator.get_page(request.GET.get("page"))
-        query = QueryDict(mutable=True)
-        query["run"] = run.pk
-        if result:
-            query["result"] = result
+        pages = paginate(
+            request,
+            checks.order_by("ok", "kind", "id"),
+            per_page=CHECKS_PER_PAGE,
+            count=total.get(result),
+        )
         context.update(
             {
-                "page": page,
-                "query": query.urlencode(),
+                **pages,
                 "result": result,
                 "by_kind": sorted(by_kind.values(), key=lambda r: (-r["failed"], r["kind"])),
             }
@@ -1044,7 +1003,7 @@ def backout_approve(request, pk):
         )
     except DomainError as error:
         if error.status_code == 404:
-            raise Http404(_text(error)) from None
+            raise Http404(error_text(error)) from None
         return _decision_refused(request, pk, error, "Back-out not approved", approve=form)
     return _decision_done(
         request,
@@ -1105,35 +1064,8 @@ def backout_override_confirm(request, pk, override_pk):
 
 
 def _backout_queue() -> tuple[list[Release], list[Release]]:
-    """Releases waiting for a decision and those backing out, each with its progress: the queue
-    selector (with the open override) and one grouped count of target states for all of them."""
-    releases = list(selectors_deployment.backout_queue())
-    counts: dict[int, dict[str, int]] = {}
-    for release_id, state, n in (
-        ReleaseTarget.objects.filter(release_id__in=[r.pk for r in releases])
-        .values_list("release_id", "installation_state")
-        .annotate(n=Count("id"))
-        .values_list("release_id", "installation_state", "n")
-        .order_by()
-    ):
-        counts.setdefault(release_id, {})[state] = n
-    for release in releases:
-        by_state = counts.get(release.pk, {})
-        undo = sum(by_state.get(s, 0) for s in (IS.BACKING_OUT, IS.BACKED_OUT, IS.BACKOUT_FAILED))
-        release.progress = {
-            "targets": release.target_total,
-            "installed": release.count_installed,
-            "failed": release.count_install_failed + release.count_distribution_failed,
-            "halted": by_state.get(IS.HALTED, 0),
-            "running": by_state.get(IS.RUNNING, 0),
-            "backing_out": by_state.get(IS.BACKING_OUT, 0),
-            "backed_out": by_state.get(IS.BACKED_OUT, 0),
-            "backout_failed": by_state.get(IS.BACKOUT_FAILED, 0),
-            "to_restore": undo,
-            "restored_percent": round(100 * by_state.get(IS.BACKED_OUT, 0) / undo, 1)
-            if undo
-            else 0,
-        }
+    """Releases waiting for a decision and those backing out, each with its progress."""
+    releases = selectors.backout_queue_with_progress()
     waiting = [r for r in releases if r.state == S.BACKOUT_REQUIRED]
     backing_out = [r for r in releases if r.state == S.BACKING_OUT]
     return waiting, backing_out
@@ -1180,7 +1112,7 @@ def backout_badge(request):
     response = render(
         request,
         "releases/partials/_backout_badge.html",
-        {"backout_waiting": selectors_deployment.backout_waiting()},
+        {"backout_waiting": selectors.backout_waiting()},
     )
     # A poll is not activity: it must not keep an idle session alive. Without a session on the
     # request, SessionMiddleware neither saves it nor renews the cookie.
@@ -1231,7 +1163,7 @@ def freeze_window_create(request):
         except DomainValidationError as error:
             form.add_service_errors(error.message)
         except DomainError as error:
-            form.add_error(None, _text(error))
+            form.add_error(None, error_text(error))
             return _render_freezes(request, form=form, status=error.status_code)
         else:
             messages.success(request, f"Freeze window declared: {window.reason}.")

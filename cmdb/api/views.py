@@ -3,7 +3,7 @@ Thin: each write calls the CMDB service the pages call too."""
 
 from django.db import transaction
 from django.db.models import Q
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -26,48 +26,25 @@ from cmdb.filtersets import (
     LicenceFilterSet,
     RelationshipFilterSet,
 )
-from cmdb.models import Licence
 from releasemgmt.core.api.permissions import HasPermission
 from releasemgmt.core.api.views import (
-    BAD_REQUEST,
-    ERROR,
-    FORBIDDEN,
-    NOT_FOUND,
-    UNAUTHENTICATED,
     AuditedModelViewSet,
+    ServiceModelViewSet,
+    crud_schema,
+    errors,
 )
-
-CONFLICT = OpenApiResponse(ERROR, description="Conflicts with the current state (see `detail`).")
-READ = {401: UNAUTHENTICATED, 403: FORBIDDEN}
-ONE = {**READ, 404: NOT_FOUND}
-WRITE = {**READ, 400: BAD_REQUEST}
-
-
-def _crud_schema(serializer, **overrides):
-    """``extend_schema_view`` arguments for a model viewset's standard actions; ``overrides``
-    replace single actions (e.g. a ``destroy`` that can answer 409)."""
-    views = {
-        "list": extend_schema(responses={200: serializer(many=True), **READ}),
-        "retrieve": extend_schema(responses={200: serializer, **ONE}),
-        "create": extend_schema(responses={201: serializer, **WRITE}),
-        "update": extend_schema(responses={200: serializer, **WRITE, 404: NOT_FOUND}),
-        "partial_update": extend_schema(responses={200: serializer, **WRITE, 404: NOT_FOUND}),
-        "destroy": extend_schema(responses={204: None, **ONE}),
-    }
-    views.update(overrides)
-    return views
 
 
 @extend_schema_view(
-    **_crud_schema(
+    **crud_schema(
         ConfigurationItemSerializer,
         destroy=extend_schema(
             description="Only for a CI that never carried software; otherwise 409 — retire it.",
-            responses={204: None, **ONE, 409: CONFLICT},
+            responses={204: None, **errors(404, 409)},
         ),
     )
 )
-class ConfigurationItemViewSet(AuditedModelViewSet):
+class ConfigurationItemViewSet(ServiceModelViewSet):
     """Configuration items: hardware, software, services and applications with typed attributes.
     Filter by `kind`, `class` (hardware/software/service), `status`, `environment`, `location`
     (code); `search` matches identifier and name."""
@@ -76,21 +53,14 @@ class ConfigurationItemViewSet(AuditedModelViewSet):
     serializer_class = ConfigurationItemSerializer
     filterset_class = ConfigurationItemFilterSet
     ordering_fields = ["identifier", "name", "kind", "status", "environment", "updated_at"]
-
-    def perform_create(self, serializer):
-        serializer.instance = services.ci_create(by=self.request.user, **serializer.validated_data)
-
-    def perform_update(self, serializer):
-        serializer.instance = services.ci_update(
-            ci=serializer.instance, by=self.request.user, **serializer.validated_data
-        )
-
-    def perform_destroy(self, instance):
-        services.ci_delete(ci=instance, by=self.request.user)
+    create_service = services.ci_create
+    update_service = services.ci_update
+    delete_service = services.ci_delete
+    instance_kwarg = "ci"
 
     @extend_schema(
         request=None,
-        responses={200: HistoryPageSerializer, **ONE},
+        responses={200: HistoryPageSerializer, **errors(404)},
         description="Who changed what and when, newest first (`page`, `page_size`).",
     )
     @action(detail=True, methods=["get"])
@@ -118,7 +88,7 @@ class ConfigurationItemViewSet(AuditedModelViewSet):
 
     @extend_schema(
         request=RetireSerializer,
-        responses={200: ConfigurationItemSerializer, **ONE, 400: BAD_REQUEST, 409: CONFLICT},
+        responses={200: ConfigurationItemSerializer, **errors(400, 404, 409)},
         description="Set the status to retired, with a reason. Relationships and installations "
         "stay; the integrity check reports them.",
     )
@@ -136,12 +106,12 @@ class ConfigurationItemViewSet(AuditedModelViewSet):
 
 
 @extend_schema_view(
-    **_crud_schema(
+    **crud_schema(
         RelationshipSerializer,
         create=extend_schema(
             description="A self link or a cycle of `part_of` is a 400; an existing "
             "relationship a 409.",
-            responses={201: RelationshipSerializer, **WRITE, 409: CONFLICT},
+            responses={201: RelationshipSerializer, **errors(400, 409)},
         ),
     )
 )
@@ -166,8 +136,8 @@ class RelationshipViewSet(AuditedModelViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: InstalledSoftwareSerializer(many=True), **READ}),
-    retrieve=extend_schema(responses={200: InstalledSoftwareSerializer, **ONE}),
+    list=extend_schema(responses={200: InstalledSoftwareSerializer(many=True), **errors()}),
+    retrieve=extend_schema(responses={200: InstalledSoftwareSerializer, **errors(404)}),
     create=extend_schema(
         description="Record that a version is installed on a CI. The CI's current version of the "
         "same product is closed and kept as history; without `licence`, one with a free seat is "
@@ -176,7 +146,7 @@ class RelationshipViewSet(AuditedModelViewSet):
         responses={
             201: InstalledSoftwareSerializer,
             200: InstalledSoftwareSerializer,
-            **WRITE,
+            **errors(400),
         },
     ),
 )
@@ -217,7 +187,7 @@ class InstalledSoftwareViewSet(viewsets.ModelViewSet):
 
     @extend_schema(
         request=None,
-        responses={200: InstalledSoftwareSerializer, **ONE},
+        responses={200: InstalledSoftwareSerializer, **errors(404)},
         description="Record the removal (kept as history; the seat is freed). Idempotent.",
     )
     @action(
@@ -233,15 +203,15 @@ class InstalledSoftwareViewSet(viewsets.ModelViewSet):
 
 
 @extend_schema_view(
-    **_crud_schema(
+    **crud_schema(
         LicenceSerializer,
         destroy=extend_schema(
             description="Only a licence no installation ever consumed; otherwise 409.",
-            responses={204: None, **ONE, 409: CONFLICT},
+            responses={204: None, **errors(404, 409)},
         ),
     )
 )
-class LicenceViewSet(AuditedModelViewSet):
+class LicenceViewSet(ServiceModelViewSet):
     """Licences with seats in use derived from installations (`seats_in_use`, `seats_free`,
     `is_over`, `is_low`, `is_expired`). Filter by `licence_product`, `metric`, `over`, `low`,
     `expired`; `search` matches name, product, vendor and contract."""
@@ -250,34 +220,22 @@ class LicenceViewSet(AuditedModelViewSet):
     serializer_class = LicenceSerializer
     filterset_class = LicenceFilterSet
     ordering_fields = ["name", "valid_until", "seats", "seats_in_use", "seats_free"]
+    create_service = services.licence_create
+    update_service = services.licence_update
+    delete_service = services.licence_delete
+    instance_kwarg = "licence"
 
     def get_queryset(self):
         return selectors.licences_with_usage()  # "today" for is_expired is evaluated per request
 
-    def _with_usage(self, licence):
-        return selectors.licences_with_usage(Licence.objects.filter(pk=licence.pk)).get()
-
-    def perform_create(self, serializer):
-        licence = services.licence_create(by=self.request.user, **serializer.validated_data)
-        serializer.instance = self._with_usage(licence)
-
-    def perform_update(self, serializer):
-        licence = services.licence_update(
-            licence=serializer.instance, by=self.request.user, **serializer.validated_data
-        )
-        serializer.instance = self._with_usage(licence)
-
-    def perform_destroy(self, instance):
-        services.licence_delete(licence=instance, by=self.request.user)
-
 
 @extend_schema_view(
-    list=extend_schema(responses={200: DiscrepancySerializer(many=True), **READ}),
-    retrieve=extend_schema(responses={200: DiscrepancySerializer, **ONE}),
+    list=extend_schema(responses={200: DiscrepancySerializer(many=True), **errors()}),
+    retrieve=extend_schema(responses={200: DiscrepancySerializer, **errors(404)}),
     create=extend_schema(
         description="Record an error noticed by a person (source `manual`). The same error "
         "already open is a 409 naming it.",
-        responses={201: DiscrepancySerializer, **WRITE, 409: CONFLICT},
+        responses={201: DiscrepancySerializer, **errors(400, 409)},
     ),
 )
 class DiscrepancyViewSet(viewsets.ModelViewSet):
@@ -308,7 +266,7 @@ class DiscrepancyViewSet(viewsets.ModelViewSet):
 
     @extend_schema(
         request=ResolveSerializer,
-        responses={200: DiscrepancySerializer, **ONE, 400: BAD_REQUEST, 409: CONFLICT},
+        responses={200: DiscrepancySerializer, **errors(400, 404, 409)},
         description="Close an open error with a note saying what was done; 409 if already closed.",
     )
     @action(

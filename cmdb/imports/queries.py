@@ -10,7 +10,7 @@ from django.db import connections, router
 from django.db.models.functions import Lower
 
 from cmdb.imports.base import BATCH_SIZE
-from cmdb.models import ConfigurationItem
+from cmdb.selectors import cis_by_identifiers
 
 # IN-lists are split so that no query exceeds a database's parameter limit (SQLite: 999).
 LOOKUP_CHUNK = 900
@@ -82,10 +82,8 @@ def update_in_batches(model, objs: list, fields: list[str]) -> None:
 
 
 def ci_lookup(identifiers: Iterable[str], *, lock: bool) -> dict[str, list]:
-    queryset = ConfigurationItem.objects.all()
-    if lock:
-        queryset = queryset.select_for_update()
-    return lookup(queryset, "identifier", identifiers)
+    found = cis_by_identifiers(identifiers, lock=lock)
+    return defaultdict(list, {key: [ci] for key, ci in found.items()})
 
 
 CI_MISSING = (

@@ -30,7 +30,7 @@ from dsl_dhs.filtersets import (
 )
 from dsl_dhs.models import HardwareModel, Location
 from releasemgmt.core.api.permissions import HasPermission
-from releasemgmt.core.api.views import ERROR, AuditedModelViewSet, errors
+from releasemgmt.core.api.views import ERROR, ServiceModelViewSet, crud_schema, errors
 from releasemgmt.core.exceptions import DomainConflict, DomainValidationError
 
 ARTEFACT_TOO_LARGE = OpenApiResponse(
@@ -53,51 +53,15 @@ def _refuse_oversized(request) -> None:
 
 def _crud_schema(serializer, *, read_only: bool = False):
     """Every response a model endpoint can give, for drf-spectacular."""
-    views = {
-        "list": extend_schema(responses={200: serializer(many=True), **errors(400)}),
-        "retrieve": extend_schema(responses={200: serializer, **errors(404)}),
-    }
-    if not read_only:
-        views.update(
-            create=extend_schema(responses={201: serializer, **errors(400, 409, 415)}),
-            update=extend_schema(responses={200: serializer, **errors(400, 404, 409, 415)}),
-            partial_update=extend_schema(responses={200: serializer, **errors(400, 404, 409, 415)}),
-            destroy=extend_schema(responses={204: None, **errors(404, 409)}),
+    return extend_schema_view(
+        **crud_schema(
+            serializer, read_only=read_only, write_errors=(400, 409, 415), delete_errors=(409,)
         )
-    return extend_schema_view(**views)
-
-
-class _ServiceViewSet(AuditedModelViewSet):
-    """Writes through named services: ``create_service(by=, **data)``,
-    ``update_service(<instance_kwarg>=, by=, **data)``, ``delete_service(<instance_kwarg>=, by=)``.
-    Responses show the row as the list shows it (reloaded through the selector)."""
-
-    create_service = None
-    update_service = None
-    delete_service = None
-    instance_kwarg = ""
-
-    def _reloaded(self, instance):
-        return self.get_queryset().get(pk=instance.pk)
-
-    def perform_create(self, serializer):
-        instance = type(self).create_service(by=self.request.user, **serializer.validated_data)
-        serializer.instance = self._reloaded(instance)
-
-    def perform_update(self, serializer):
-        instance = type(self).update_service(
-            **{self.instance_kwarg: serializer.instance},
-            by=self.request.user,
-            **serializer.validated_data,
-        )
-        serializer.instance = self._reloaded(instance)
-
-    def perform_destroy(self, instance):
-        type(self).delete_service(**{self.instance_kwarg: instance}, by=self.request.user)
+    )
 
 
 @_crud_schema(s.LicenceProductSerializer)
-class LicenceProductViewSet(_ServiceViewSet):
+class LicenceProductViewSet(ServiceModelViewSet):
     """Licence products: what CMDB licences are bought for and software products consume."""
 
     queryset = selectors.licence_products()
@@ -112,7 +76,7 @@ class LicenceProductViewSet(_ServiceViewSet):
 
 
 @_crud_schema(s.SoftwareProductSerializer)
-class SoftwareProductViewSet(_ServiceViewSet):
+class SoftwareProductViewSet(ServiceModelViewSet):
     """Software products of the DSL with their number of versions and the newest authorised
     one."""
 
@@ -165,7 +129,7 @@ _VERSION = s.SoftwareVersionSerializer
         },
     ),
 )
-class SoftwareVersionViewSet(_ServiceViewSet):
+class SoftwareVersionViewSet(ServiceModelViewSet):
     """Versions of DSL products: artefact upload (multipart, checksum computed while streaming),
     status changes, on-demand verification and the authenticated download agents pull from."""
 
@@ -370,7 +334,7 @@ class SoftwareVersionViewSet(_ServiceViewSet):
 
 
 @_crud_schema(s.LocationSerializer)
-class LocationViewSet(_ServiceViewSet):
+class LocationViewSet(ServiceModelViewSet):
     """Sites, rooms and stores where CIs stand and spares are kept."""
 
     queryset = Location.objects.all()
@@ -385,7 +349,7 @@ class LocationViewSet(_ServiceViewSet):
 
 
 @_crud_schema(s.HardwareModelSerializer)
-class HardwareModelViewSet(_ServiceViewSet):
+class HardwareModelViewSet(ServiceModelViewSet):
     """Hardware models of the DHS."""
 
     queryset = HardwareModel.objects.all()
@@ -406,7 +370,7 @@ _STOCK_ADJUST_RESPONSES = {
 
 
 @_crud_schema(s.StockSerializer)
-class StockViewSet(_ServiceViewSet):
+class StockViewSet(ServiceModelViewSet):
     """Spare units per model and location with on hand / reserved / free. Changing ``on_hand``
     needs a ``reason`` and cannot go below what is reserved (409)."""
 

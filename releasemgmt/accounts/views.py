@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 from releasemgmt.accounts import roles, services
 from releasemgmt.accounts.forms import ApiTokenForm, PreferencesForm
 from releasemgmt.accounts.models import ApiToken, FeedToken
-from releasemgmt.core.exceptions import DomainError
+from releasemgmt.core.exceptions import DomainError, error_text
 
 
 @method_decorator(login_not_required, name="dispatch")
@@ -40,9 +40,7 @@ def account(request):
                 request.session["new_token"] = raw
                 return redirect("accounts:account")
             except DomainError as error:
-                token_form.add_error(
-                    None, error.message if isinstance(error.message, str) else str(error)
-                )
+                token_form.add_error(None, error_text(error))
     elif request.method == "POST" and "save_preferences" in request.POST:
         preferences_form = PreferencesForm(request.POST)
         if preferences_form.is_valid():

@@ -35,3 +35,20 @@ class DomainConflict(DomainError):
 
     status_code = 409
     default_message = "This conflicts with the current state; reload and try again."
+
+
+def error_text(error: DomainError, *, with_fields: bool = False) -> str:
+    """The error's message as one sentence for a page, a flash message or a log line: a
+    ``{field: message}`` dict (nested or not) is flattened; ``with_fields`` puts each top-level
+    field's name before its text, for readers who see no form."""
+
+    def flatten(value, field=None):
+        if isinstance(value, dict):
+            return [
+                text
+                for key, inner in value.items()
+                for text in flatten(inner, key if field is None else field)
+            ]
+        return [f"{field}: {value}" if with_fields and field is not None else str(value)]
+
+    return " ".join(flatten(error.message))

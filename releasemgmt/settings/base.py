@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.forms",  # the widget templates, for the project's FORM_RENDERER
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -46,6 +47,9 @@ INSTALLED_APPS = [
     "kpis",
 ]
 
+# Widgets and fields rendered with the project's templates; one field template for every form.
+FORM_RENDERER = "releasemgmt.core.forms.FormRenderer"
+
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -56,6 +60,7 @@ MIDDLEWARE = [
     "releasemgmt.core.middleware.LoginRequiredMiddleware",
     "releasemgmt.accounts.middleware.UserTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",  # request.htmx
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "axes.middleware.AxesMiddleware",

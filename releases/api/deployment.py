@@ -1,7 +1,6 @@
 """The deployment API: agents fetch their work and report results; ops decide back-outs;
 release managers declare freeze windows and start installations by hand."""
 
-from django.db.models.functions import Lower
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -17,22 +16,15 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from cmdb.models import ConfigurationItem
+from cmdb.selectors import cis_by_identifiers
 from releasemgmt.core.api.permissions import HasPermission
-from releasemgmt.core.api.views import (
-    BAD_REQUEST,
-    ERROR,
-    FORBIDDEN,
-    NOT_FOUND,
-    UNAUTHENTICATED,
-    AuditedModelViewSet,
-)
+from releasemgmt.core.api.views import ERROR, ServiceModelViewSet, errors
 from releasemgmt.core.exceptions import DomainNotFound, DomainValidationError
-from releases import selectors_deployment as selectors
+from releases import selectors
+from releases.api.permissions import CanViewRelease
 from releases.choices import DistributionState, InstallationState
 from releases.models import BackoutOverride, FreezeWindow, Release, ReleaseTarget
 from releases.services import deployment
-
-COMMON = {401: UNAUTHENTICATED, 403: FORBIDDEN, 404: NOT_FOUND}
 
 
 class CanReport(HasPermission):
@@ -46,10 +38,6 @@ class AgentEndpoint(APIView):
 
     permission_classes = [CanReport]
     throttle_classes = []
-
-
-class CanViewRelease(HasPermission):
-    required = ("releases.view_release",)
 
 
 def _check_scope(request, ci_identifier: str) -> None:
@@ -96,12 +84,11 @@ class ReportResultSerializer(serializers.Serializer):
 
 REPORT_RESPONSES = {
     200: ReportResultSerializer,
-    400: BAD_REQUEST,
+    **errors(400, 404),
     409: OpenApiResponse(
         ERROR,
         description="Recorded but not acted on: the release has halted or is not at that stage (`recorded: true`).",
     ),
-    **COMMON,
 }
 
 
@@ -163,11 +150,7 @@ class BackoutReportView(_ReportView):
 
 
 def _ci(identifier: str) -> ConfigurationItem:
-    ci = (
-        ConfigurationItem.objects.annotate(key=Lower("identifier"))
-        .filter(key=(identifier or "").lower())
-        .first()
-    )
+    ci = cis_by_identifiers([identifier]).get((identifier or "").lower())
     if ci is None:
         raise DomainNotFound(f"No configuration item {identifier!r}.")
     return ci
@@ -190,8 +173,7 @@ class AgentWorkView(AgentEndpoint):
                     "backouts": serializers.ListField(child=serializers.DictField()),
                 },
             ),
-            400: BAD_REQUEST,
-            **COMMON,
+            **errors(400, 404),
         },
     )
     def get(self, request):
@@ -260,7 +242,7 @@ class AgentHeartbeatView(AgentEndpoint):
 
     @extend_schema(
         request=HeartbeatSerializer,
-        responses={200: HeartbeatSerializer, 400: BAD_REQUEST, **COMMON},
+        responses={200: HeartbeatSerializer, **errors(400, 404)},
     )
     def post(self, request):
         body = HeartbeatSerializer(data=request.data)
@@ -297,8 +279,7 @@ class HealthSignalView(APIView):
         request=HealthSignalSerializer,
         responses={
             200: inline_serializer("HealthSignalResult", {"state": serializers.CharField()}),
-            400: BAD_REQUEST,
-            **COMMON,
+            **errors(400, 404),
         },
     )
     def post(self, request, pk):
@@ -324,14 +305,7 @@ class TargetListView(ListAPIView):
             "release_id", "ci__identifier"
         )
 
-    @extend_schema(
-        responses={
-            200: TargetSerializer(many=True),
-            400: BAD_REQUEST,
-            401: UNAUTHENTICATED,
-            403: FORBIDDEN,
-        }
-    )
+    @extend_schema(responses={200: TargetSerializer(many=True), **errors(400)})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -352,8 +326,7 @@ class InstallNowView(APIView):
         responses={
             200: TargetSerializer,
             409: OpenApiResponse(ERROR, description="Not installing, already started, or frozen."),
-            400: BAD_REQUEST,
-            **COMMON,
+            **errors(400, 404),
         },
     )
     def post(self, request, pk):
@@ -402,11 +375,10 @@ class OverrideRequestView(APIView):
         request=OverrideSerializer,
         responses={
             201: OverrideSerializer,
-            400: BAD_REQUEST,
             409: OpenApiResponse(
                 ERROR, description="Not waiting for a decision, or an override is already pending."
             ),
-            **COMMON,
+            **errors(400, 404),
         },
     )
     def post(self, request, pk):
@@ -429,7 +401,7 @@ class OverrideConfirmView(APIView):
         responses={
             200: OverrideSerializer,
             409: OpenApiResponse(ERROR, description="Already confirmed or withdrawn."),
-            **COMMON,
+            **errors(404),
         },
     )
     def post(self, request, pk):
@@ -439,10 +411,26 @@ class OverrideConfirmView(APIView):
         return Response(OverrideSerializer(override).data)
 
 
+class BackoutProgressSerializer(serializers.Serializer):
+    """A release's targets while it waits for a decision or backs out: the queue page's bar."""
+
+    targets = serializers.IntegerField()
+    installed = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    halted = serializers.IntegerField()
+    running = serializers.IntegerField()
+    backing_out = serializers.IntegerField()
+    backed_out = serializers.IntegerField()
+    backout_failed = serializers.IntegerField()
+    to_restore = serializers.IntegerField()
+    restored_percent = serializers.FloatField()
+
+
 class BackoutQueueItemSerializer(serializers.ModelSerializer):
     release_unit = serializers.SlugRelatedField(slug_field="identifier", read_only=True)
     target_total = serializers.IntegerField()
     open_override = serializers.SerializerMethodField()
+    progress = BackoutProgressSerializer(read_only=True)
 
     class Meta:
         model = Release
@@ -463,6 +451,7 @@ class BackoutQueueItemSerializer(serializers.ModelSerializer):
             "count_backed_out",
             "count_backout_failed",
             "open_override",
+            "progress",
         ]
         read_only_fields = fields
 
@@ -479,11 +468,9 @@ class BackoutQueueView(ListAPIView):
     filter_backends = []
 
     def get_queryset(self):
-        return selectors.backout_queue()
+        return selectors.backout_queue_with_progress()
 
-    @extend_schema(
-        responses={200: BackoutQueueItemSerializer(many=True), 401: UNAUTHENTICATED, 403: FORBIDDEN}
-    )
+    @extend_schema(responses={200: BackoutQueueItemSerializer(many=True), **errors()})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -508,24 +495,18 @@ class FreezeWindowSerializer(serializers.ModelSerializer):
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: FreezeWindowSerializer(many=True), **COMMON}),
-    retrieve=extend_schema(responses={200: FreezeWindowSerializer, **COMMON}),
-    create=extend_schema(responses={201: FreezeWindowSerializer, 400: BAD_REQUEST, **COMMON}),
-    update=extend_schema(responses={200: FreezeWindowSerializer, 400: BAD_REQUEST, **COMMON}),
-    partial_update=extend_schema(
-        responses={200: FreezeWindowSerializer, 400: BAD_REQUEST, **COMMON}
-    ),
-    destroy=extend_schema(responses={204: None, **COMMON}),
+    list=extend_schema(responses={200: FreezeWindowSerializer(many=True), **errors(404)}),
+    retrieve=extend_schema(responses={200: FreezeWindowSerializer, **errors(404)}),
+    create=extend_schema(responses={201: FreezeWindowSerializer, **errors(400, 404)}),
+    update=extend_schema(responses={200: FreezeWindowSerializer, **errors(400, 404)}),
+    partial_update=extend_schema(responses={200: FreezeWindowSerializer, **errors(400, 404)}),
+    destroy=extend_schema(responses={204: None, **errors(404)}),
 )
-class FreezeWindowViewSet(AuditedModelViewSet):
+class FreezeWindowViewSet(ServiceModelViewSet):
     """Freeze windows: no installation is scheduled or started inside one (in its scope)."""
 
     queryset = FreezeWindow.objects.select_related("created_by").order_by("start")
     serializer_class = FreezeWindowSerializer
     filterset_fields = ["scope", "environment", "release_unit"]
     search_fields = ["reason"]
-
-    def perform_create(self, serializer):
-        serializer.instance = deployment.freeze_window_create(
-            by=self.request.user, **serializer.validated_data
-        )
+    create_service = deployment.freeze_window_create

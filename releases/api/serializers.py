@@ -1,10 +1,9 @@
-from django.db.models import Q
-from django.db.models.functions import Lower
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from cmdb.models import ConfigurationItem
+from cmdb.selectors import cis_by_identifiers
 from dsl_dhs.models import HardwareModel, SoftwareVersion
 from releases.choices import FailureConditionKind, TestResult
 from releases.models import (
@@ -178,12 +177,11 @@ class TargetsWriteSerializer(serializers.Serializer):
 
     def validate_cis(self, values):
         ids = {int(v) for v in values if v.isdigit()}
-        names = {v.lower() for v in values if not v.isdigit()}
-        found = list(
-            ConfigurationItem.objects.annotate(key=Lower("identifier")).filter(
-                Q(pk__in=ids) | Q(key__in=names)
+        found = list(cis_by_identifiers(v for v in values if not v.isdigit()).values())
+        if ids:
+            found += ConfigurationItem.objects.filter(pk__in=ids).exclude(
+                pk__in=[ci.pk for ci in found]
             )
-        )
         known = {str(ci.pk) for ci in found} | {ci.identifier.lower() for ci in found}
         missing = [v for v in values if v.lower() not in known]
         if missing:

@@ -10,18 +10,11 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from releasemgmt.core.api.permissions import HasPermission
-from releasemgmt.core.api.views import (
-    BAD_REQUEST,
-    ERROR,
-    FORBIDDEN,
-    NOT_FOUND,
-    UNAUTHENTICATED,
-    AuditedModelViewSet,
-)
+from releasemgmt.core.api.views import ERROR, AuditedModelViewSet, errors
 from releasemgmt.core.services import record_save
 from releases import selectors, services
 from releases.api import serializers as s
+from releases.api.permissions import CanEditPlan, CanViewRelease
 from releases.filtersets import ChangeRequestFilterSet, ReleaseFilterSet
 from releases.models import (
     ChangeRequest,
@@ -40,33 +33,22 @@ CONFLICT = OpenApiResponse(
 FROZEN = OpenApiResponse(
     ERROR, description="The plan is frozen (accepted or later); replan to change it."
 )
-COMMON = {401: UNAUTHENTICATED, 403: FORBIDDEN, 404: NOT_FOUND}
-
-
-class CanViewRelease(HasPermission):
-    required = ("releases.view_release",)
-
-
-class CanEditPlan(HasPermission):
-    required = ("releases.view_release", "releases.change_release")
 
 
 @extend_schema_view(
-    list=extend_schema(
-        responses={200: s.ReleaseListSerializer(many=True), 400: BAD_REQUEST, **COMMON}
-    ),
-    retrieve=extend_schema(responses={200: s.ReleaseDetailSerializer, **COMMON}),
+    list=extend_schema(responses={200: s.ReleaseListSerializer(many=True), **errors(400, 404)}),
+    retrieve=extend_schema(responses={200: s.ReleaseDetailSerializer, **errors(404)}),
     create=extend_schema(
         request=s.ReleaseWriteSerializer,
-        responses={201: s.ReleaseDetailSerializer, 400: BAD_REQUEST, **COMMON},
+        responses={201: s.ReleaseDetailSerializer, **errors(400, 404)},
     ),
     partial_update=extend_schema(
         request=s.ReleaseWriteSerializer,
-        responses={200: s.ReleaseDetailSerializer, 400: BAD_REQUEST, 409: FROZEN, **COMMON},
+        responses={200: s.ReleaseDetailSerializer, 409: FROZEN, **errors(400, 404)},
     ),
     update=extend_schema(
         request=s.ReleaseWriteSerializer,
-        responses={200: s.ReleaseDetailSerializer, 400: BAD_REQUEST, 409: FROZEN, **COMMON},
+        responses={200: s.ReleaseDetailSerializer, 409: FROZEN, **errors(400, 404)},
     ),
 )
 class ReleaseViewSet(
@@ -132,7 +114,7 @@ class ReleaseViewSet(
 
     @extend_schema(
         request=s.TransitionRequestSerializer,
-        responses={200: s.ReleaseDetailSerializer, 400: BAD_REQUEST, 409: CONFLICT, **COMMON},
+        responses={200: s.ReleaseDetailSerializer, 409: CONFLICT, **errors(400, 404)},
         parameters=[
             OpenApiParameter("name", str, OpenApiParameter.PATH, enum=list(services.TRANSITIONS))
         ],
@@ -154,7 +136,7 @@ class ReleaseViewSet(
         )
         return self._detail(release)
 
-    @extend_schema(responses={200: s.ReleaseTransitionSerializer(many=True), **COMMON})
+    @extend_schema(responses={200: s.ReleaseTransitionSerializer(many=True), **errors(404)})
     @action(detail=True, methods=["get"], permission_classes=[CanViewRelease])
     def history(self, request, pk=None):
         """Every transition taken: who, when, from, to and why."""
@@ -164,7 +146,7 @@ class ReleaseViewSet(
 
     @extend_schema(
         request=s.ReleaseItemWriteSerializer,
-        responses={200: s.ReleaseDetailSerializer, 400: BAD_REQUEST, 409: FROZEN, **COMMON},
+        responses={200: s.ReleaseDetailSerializer, 409: FROZEN, **errors(400, 404)},
     )
     @action(detail=True, methods=["post"], permission_classes=[CanEditPlan])
     def items(self, request, pk=None):
@@ -175,7 +157,9 @@ class ReleaseViewSet(
         services.release_item_add(release=release, by=request.user, **body.validated_data)
         return self._detail(release)
 
-    @extend_schema(request=None, responses={200: s.ReleaseDetailSerializer, 409: FROZEN, **COMMON})
+    @extend_schema(
+        request=None, responses={200: s.ReleaseDetailSerializer, 409: FROZEN, **errors(404)}
+    )
     @action(
         detail=True,
         methods=["delete"],
@@ -189,7 +173,7 @@ class ReleaseViewSet(
 
     @extend_schema(
         request=s.TargetsWriteSerializer,
-        responses={200: s.ReleaseDetailSerializer, 400: BAD_REQUEST, 409: FROZEN, **COMMON},
+        responses={200: s.ReleaseDetailSerializer, 409: FROZEN, **errors(400, 404)},
     )
     @action(detail=True, methods=["put"], permission_classes=[CanEditPlan])
     def targets(self, request, pk=None):
@@ -204,7 +188,7 @@ class ReleaseViewSet(
 
     @extend_schema(
         request=s.BackoutPlanWriteSerializer,
-        responses={200: s.ReleaseDetailSerializer, 400: BAD_REQUEST, 409: FROZEN, **COMMON},
+        responses={200: s.ReleaseDetailSerializer, 409: FROZEN, **errors(400, 404)},
     )
     @action(detail=True, methods=["put"], url_path="backout-plan", permission_classes=[CanEditPlan])
     def backout_plan(self, request, pk=None):
@@ -219,7 +203,7 @@ class ReleaseViewSet(
 
     @extend_schema(
         request=s.FailureConditionSerializer,
-        responses={200: s.ReleaseDetailSerializer, 400: BAD_REQUEST, 409: FROZEN, **COMMON},
+        responses={200: s.ReleaseDetailSerializer, 409: FROZEN, **errors(400, 404)},
     )
     @action(
         detail=True,
@@ -237,7 +221,9 @@ class ReleaseViewSet(
         )
         return self._detail(release)
 
-    @extend_schema(request=None, responses={200: s.ReleaseDetailSerializer, 409: FROZEN, **COMMON})
+    @extend_schema(
+        request=None, responses={200: s.ReleaseDetailSerializer, 409: FROZEN, **errors(404)}
+    )
     @action(
         detail=True,
         methods=["delete"],
@@ -253,9 +239,8 @@ class ReleaseViewSet(
         request=s.SignOffSerializer,
         responses={
             200: s.ReleaseDetailSerializer,
-            400: BAD_REQUEST,
             409: OpenApiResponse(ERROR, description="Not in testing, or the test is waived."),
-            **COMMON,
+            **errors(400, 404),
         },
     )
     @action(
@@ -279,7 +264,7 @@ class ReleaseViewSet(
             409: OpenApiResponse(
                 ERROR, description="The roll-out is not planned, or the task is not pending."
             ),
-            **COMMON,
+            **errors(404),
         },
     )
     @action(
@@ -295,14 +280,13 @@ class ReleaseViewSet(
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: s.ChangeRequestSerializer(many=True), **COMMON}),
-    retrieve=extend_schema(responses={200: s.ChangeRequestSerializer, **COMMON}),
+    list=extend_schema(responses={200: s.ChangeRequestSerializer(many=True), **errors(404)}),
+    retrieve=extend_schema(responses={200: s.ChangeRequestSerializer, **errors(404)}),
     create=extend_schema(
         responses={
             201: s.ChangeRequestSerializer,
-            400: BAD_REQUEST,
             409: OpenApiResponse(ERROR, description="Already recorded for that source."),
-            **COMMON,
+            **errors(400, 404),
         }
     ),
 )
@@ -329,18 +313,16 @@ class ChangeRequestViewSet(
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: s.ReleaseCategorySerializer(many=True), **COMMON}),
-    retrieve=extend_schema(responses={200: s.ReleaseCategorySerializer, **COMMON}),
-    create=extend_schema(responses={201: s.ReleaseCategorySerializer, 400: BAD_REQUEST, **COMMON}),
-    update=extend_schema(responses={200: s.ReleaseCategorySerializer, 400: BAD_REQUEST, **COMMON}),
-    partial_update=extend_schema(
-        responses={200: s.ReleaseCategorySerializer, 400: BAD_REQUEST, **COMMON}
-    ),
+    list=extend_schema(responses={200: s.ReleaseCategorySerializer(many=True), **errors(404)}),
+    retrieve=extend_schema(responses={200: s.ReleaseCategorySerializer, **errors(404)}),
+    create=extend_schema(responses={201: s.ReleaseCategorySerializer, **errors(400, 404)}),
+    update=extend_schema(responses={200: s.ReleaseCategorySerializer, **errors(400, 404)}),
+    partial_update=extend_schema(responses={200: s.ReleaseCategorySerializer, **errors(400, 404)}),
     destroy=extend_schema(
         responses={
             204: None,
             409: OpenApiResponse(ERROR, description="Still used by releases."),
-            **COMMON,
+            **errors(404),
         }
     ),
 )

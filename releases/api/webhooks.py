@@ -3,7 +3,6 @@ webhook sources for integration managers, the delivery log with replay, and the 
 callbacks with resend."""
 
 from django.db import transaction
-from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
     OpenApiResponse,
@@ -22,14 +21,7 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from releasemgmt.core.api.permissions import HasPermission
-from releasemgmt.core.api.views import (
-    BAD_REQUEST,
-    ERROR,
-    FORBIDDEN,
-    NOT_FOUND,
-    UNAUTHENTICATED,
-    AuditedModelViewSet,
-)
+from releasemgmt.core.api.views import BAD_REQUEST, ERROR, AuditedModelViewSet, errors
 from releases.models import (
     CallbackAttempt,
     CallbackDelivery,
@@ -37,7 +29,7 @@ from releases.models import (
     WebhookSecret,
     WebhookSource,
 )
-from releases.webhooks import callbacks, services
+from releases.webhooks import callbacks, selectors, services
 from releases.webhooks.filtersets import (
     CALLBACK_STATUS_SCHEMA,
     STATUS_SCHEMA,
@@ -45,9 +37,6 @@ from releases.webhooks.filtersets import (
     WebhookDeliveryFilterSet,
 )
 from releases.webhooks.secrets import secret_seal
-
-COMMON = {401: UNAUTHENTICATED, 403: FORBIDDEN}
-CONFLICT = OpenApiResponse(ERROR, description="Conflicts with the current state.")
 
 
 class AlwaysJSON(BaseContentNegotiation):
@@ -87,7 +76,6 @@ class WebhookReceiveView(APIView):
         responses={
             202: AcceptedSerializer,
             200: OpenApiResponse(AcceptedSerializer, description="A repeated webhook-id."),
-            400: BAD_REQUEST,
             401: OpenApiResponse(
                 ERROR, description="Missing or invalid signature, or a stale timestamp."
             ),
@@ -95,6 +83,7 @@ class WebhookReceiveView(APIView):
             410: OpenApiResponse(ERROR, description="The source is inactive: stop sending."),
             413: OpenApiResponse(ERROR, description="The body is larger than 1 MiB."),
             415: OpenApiResponse(ERROR, description="The body is not JSON."),
+            400: BAD_REQUEST,
         },
         auth=[],
     )
@@ -200,24 +189,19 @@ class NewSecretResultSerializer(WebhookSecretSerializer):
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: WebhookSourceSerializer(many=True), **COMMON}),
-    retrieve=extend_schema(responses={200: WebhookSourceSerializer, 404: NOT_FOUND, **COMMON}),
+    list=extend_schema(responses={200: WebhookSourceSerializer(many=True), **errors()}),
+    retrieve=extend_schema(responses={200: WebhookSourceSerializer, **errors(404)}),
     create=extend_schema(
         request=WebhookSourceCreateSerializer,
-        responses={201: SourceWithSecretSerializer, 400: BAD_REQUEST, **COMMON},
+        responses={201: SourceWithSecretSerializer, **errors(400)},
     ),
-    update=extend_schema(
-        responses={200: WebhookSourceSerializer, 400: BAD_REQUEST, 404: NOT_FOUND, **COMMON}
-    ),
-    partial_update=extend_schema(
-        responses={200: WebhookSourceSerializer, 400: BAD_REQUEST, 404: NOT_FOUND, **COMMON}
-    ),
+    update=extend_schema(responses={200: WebhookSourceSerializer, **errors(400, 404)}),
+    partial_update=extend_schema(responses={200: WebhookSourceSerializer, **errors(400, 404)}),
     destroy=extend_schema(
         responses={
             204: None,
-            404: NOT_FOUND,
             409: OpenApiResponse(ERROR, description="The source has deliveries: deactivate it."),
-            **COMMON,
+            **errors(404),
         }
     ),
 )
@@ -247,7 +231,7 @@ class WebhookSourceViewSet(AuditedModelViewSet):
 
     @extend_schema(
         request=NewSecretSerializer,
-        responses={201: NewSecretResultSerializer, 400: BAD_REQUEST, 404: NOT_FOUND, **COMMON},
+        responses={201: NewSecretResultSerializer, **errors(400, 404)},
     )
     @action(
         detail=True,
@@ -269,7 +253,7 @@ class WebhookSourceViewSet(AuditedModelViewSet):
 
     @extend_schema(
         request=None,
-        responses={200: WebhookSecretSerializer, 404: NOT_FOUND, 409: CONFLICT, **COMMON},
+        responses={200: WebhookSecretSerializer, **errors(404, 409)},
     )
     @action(
         detail=True,
@@ -323,10 +307,8 @@ class WebhookDeliveryDetailSerializer(WebhookDeliverySerializer):
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: WebhookDeliverySerializer(many=True), **COMMON}),
-    retrieve=extend_schema(
-        responses={200: WebhookDeliveryDetailSerializer, 404: NOT_FOUND, **COMMON}
-    ),
+    list=extend_schema(responses={200: WebhookDeliverySerializer(many=True), **errors()}),
+    retrieve=extend_schema(responses={200: WebhookDeliveryDetailSerializer, **errors(404)}),
 )
 class WebhookDeliveryViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
@@ -344,9 +326,7 @@ class WebhookDeliveryViewSet(
             return WebhookDeliverySerializer
         return WebhookDeliveryDetailSerializer
 
-    @extend_schema(
-        request=None, responses={202: WebhookDeliveryDetailSerializer, 404: NOT_FOUND, **COMMON}
-    )
+    @extend_schema(request=None, responses={202: WebhookDeliveryDetailSerializer, **errors(404)})
     @action(
         detail=True,
         methods=["post"],
@@ -406,10 +386,8 @@ class CallbackDeliveryDetailSerializer(CallbackDeliverySerializer):
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: CallbackDeliverySerializer(many=True), **COMMON}),
-    retrieve=extend_schema(
-        responses={200: CallbackDeliveryDetailSerializer, 404: NOT_FOUND, **COMMON}
-    ),
+    list=extend_schema(responses={200: CallbackDeliverySerializer(many=True), **errors()}),
+    retrieve=extend_schema(responses={200: CallbackDeliveryDetailSerializer, **errors(404)}),
 )
 class CallbackDeliveryViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
@@ -417,9 +395,7 @@ class CallbackDeliveryViewSet(
     """Outbound status callbacks: every event posted (or to be posted) to a source's callback URL,
     with each attempt; resend sends one again with a fresh set of tries."""
 
-    queryset = CallbackDelivery.objects.select_related("source", "release").prefetch_related(
-        Prefetch("attempts", queryset=CallbackAttempt.objects.order_by("at", "id"))
-    )
+    queryset = selectors.callback_list()
     serializer_class = CallbackDeliverySerializer
     filterset_class = CallbackDeliveryFilterSet
     search_fields = ["message_id", "release__number", "last_error"]
@@ -432,12 +408,7 @@ class CallbackDeliveryViewSet(
 
     @extend_schema(
         request=None,
-        responses={
-            202: CallbackDeliveryDetailSerializer,
-            404: NOT_FOUND,
-            409: CONFLICT,
-            **COMMON,
-        },
+        responses={202: CallbackDeliveryDetailSerializer, **errors(404, 409)},
     )
     @action(
         detail=True,

@@ -15,6 +15,7 @@ from releasemgmt.core.exceptions import (
     DomainError,
     DomainNotFound,
     DomainValidationError,
+    error_text,
 )
 from releasemgmt.core.queue import delay_on_commit
 from releasemgmt.core.services import audit_record, record_save
@@ -271,7 +272,7 @@ def webhook_delivery_process(
                 applied = change_event_apply(source=delivery.source, event=event)
         except DomainError as error:
             delivery.status = DeliveryStatus.FAILED
-            delivery.outcome = f"Could not apply: {_message(error)}"
+            delivery.outcome = f"Could not apply: {error_text(error, with_fields=True)}"
         except Exception as error:  # kept on the delivery, never lost
             logger.exception("Webhook delivery %s failed", delivery.pk)
             delivery.status = DeliveryStatus.FAILED
@@ -295,12 +296,6 @@ def webhook_delivery_process(
             ]
         )
         return delivery
-
-
-def _message(error: DomainError) -> str:
-    if isinstance(error.message, dict):
-        return " ".join(f"{field}: {text}" for field, text in error.message.items())
-    return str(error.message)
 
 
 def webhook_deliveries_sweep(*, older_than_seconds: int | None = None, limit: int = 500) -> int:
@@ -423,7 +418,9 @@ def _cancel(release: Release, change: ChangeRequest, source: WebhookSource) -> t
             )
     except DomainError as error:
         return _flag(
-            release, change, f"the change was cancelled; cancelling failed: {_message(error)}"
+            release,
+            change,
+            f"the change was cancelled; cancelling failed: {error_text(error, with_fields=True)}",
         ), True
     return f"Cancelled {release.number}.", False
 
@@ -444,5 +441,7 @@ def _replan(release: Release, change: ChangeRequest, dates: dict) -> tuple[str, 
         with transaction.atomic():
             release_update_plan(release=release, by=None, **wanted)
     except DomainError as error:
-        return _flag(release, change, f"new planned dates refused: {_message(error)}"), True
+        return _flag(
+            release, change, f"new planned dates refused: {error_text(error, with_fields=True)}"
+        ), True
     return f"Updated the plan of {release.number}: {shown}.", False

@@ -5,14 +5,12 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.paginator import Paginator
-from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from releasemgmt.core.exceptions import DomainConflict
+from releasemgmt.core.presentation import paginate
 from releases.models import (
-    CallbackAttempt,
     CallbackDelivery,
     CallbackStatus,
     DeliveryAttention,
@@ -20,31 +18,21 @@ from releases.models import (
     WebhookDelivery,
     WebhookSource,
 )
-from releases.webhooks import callbacks, services
-from releases.webhooks.filtersets import WebhookDeliveryFilterSet
+from releases.webhooks import callbacks, selectors, services
+from releases.webhooks.filtersets import CallbackDeliveryFilterSet, WebhookDeliveryFilterSet
 
 PAGE_SIZE = 50
-
-
-def _deliveries():
-    return WebhookDelivery.objects.select_related("source", "change_request").defer(
-        "body", "headers"
-    )
 
 
 @permission_required("releases.view_webhookdelivery", raise_exception=True)
 def delivery_list(request):
     """Deliveries, newest first, filtered by source, status and attention; 50 a page."""
-    filterset = WebhookDeliveryFilterSet(request.GET or None, queryset=_deliveries())
+    filterset = WebhookDeliveryFilterSet(request.GET or None, queryset=selectors.delivery_list())
     valid = not filterset.is_bound or filterset.is_valid()
     queryset = filterset.qs if filterset.is_bound and valid else filterset.queryset
-    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
     context = {
         "filterset": filterset,
-        "page": page,
-        "query": query.urlencode(),
+        **paginate(request, queryset, per_page=PAGE_SIZE),
         "sources": WebhookSource.objects.values_list("name", flat=True),
         "statuses": DeliveryStatus.choices,
         "attentions": DeliveryAttention.choices[1:],
@@ -88,26 +76,24 @@ def delivery_replay(request, pk):
 
 @permission_required("releases.view_webhookdelivery", raise_exception=True)
 def callback_list(request):
-    """Outbound status callbacks, newest first, each with its attempts; 50 a page."""
-    queryset = CallbackDelivery.objects.select_related("source", "release").prefetch_related(
-        Prefetch("attempts", queryset=CallbackAttempt.objects.order_by("at", "id"))
-    )
-    status = request.GET.get("status", "")
-    if status in CallbackStatus.values:
-        queryset = queryset.filter(status=status)
-    page = Paginator(queryset.order_by("-created_at", "-id"), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    """Outbound status callbacks, newest first, each with its attempts, filtered by the API's
+    filters (status, source, release, event, created after/before); 50 a page."""
+    filterset = CallbackDeliveryFilterSet(request.GET or None, queryset=selectors.callback_list())
+    valid = not filterset.is_bound or filterset.is_valid()
+    queryset = filterset.qs if filterset.is_bound and valid else filterset.queryset
     context = {
-        "page": page,
+        "filterset": filterset,
+        **paginate(request, queryset, per_page=PAGE_SIZE),
         "statuses": CallbackStatus.choices,
-        "status": status,
+        "status": request.GET.get("status", ""),
         "disabled_sources": WebhookSource.objects.filter(callback_enabled=False).exclude(
             callback_url=""
         ),
         "can_resend": request.user.has_perm("releases.replay_webhookdelivery"),
     }
-    return render(request, "releases/webhooks/callback_list.html", context)
+    return render(
+        request, "releases/webhooks/callback_list.html", context, status=200 if valid else 400
+    )
 
 
 @require_POST

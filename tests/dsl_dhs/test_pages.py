@@ -63,6 +63,27 @@ def test_product_list_search_and_htmx_fragment(as_role):
     assert "Oracle Database" in body and "<html" not in body
 
 
+def test_product_list_varies_on_htmx_and_restores_history_as_the_whole_page(as_role):
+    """The search pushes its URL: the back button, its snapshot gone, asks htmx to restore the
+    page, and must get the page, not the bare table (issue 11)."""
+    SoftwareProductFactory(name="Oracle Database")
+    client = as_role("auditor")
+
+    page_answer = client.get(page("product-list"), {"q": "oracle"})
+    swap = client.get(page("product-list"), {"q": "oracle"}, headers={"HX-Request": "true"})
+    restore = client.get(
+        page("product-list"),
+        {"q": "oracle"},
+        headers={"HX-Request": "true", "HX-History-Restore-Request": "true"},
+    )
+
+    for response in (page_answer, swap, restore):
+        assert "HX-Request" in response["Vary"]
+    assert "<html" not in swap.content.decode()
+    restored = restore.content.decode()
+    assert "<html" in restored and "Oracle Database" in restored
+
+
 def test_list_pages_cost_fixed_queries(as_role, django_assert_max_num_queries):
     for _ in range(30):
         version = SoftwareVersionFactory(product=SoftwareProductFactory(licensed=True))

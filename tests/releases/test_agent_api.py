@@ -6,6 +6,7 @@ import itertools
 import pytest
 
 from releasemgmt.accounts.services import api_token_issue
+from releases import selectors
 from releases.choices import InstallationState as IS
 from releases.choices import ReleaseState as S
 from releases.models import DeploymentReport, ReleaseTarget
@@ -189,6 +190,9 @@ def test_backout_queue_and_override_through_the_api(role_user):
     one, two = client_for(first), client_for(second)
     (row,) = one.get("/api/v1/backout-queue/").json()["results"]
     assert row["number"] == release.number and row["backout_condition"].startswith("failure rate")
+    # the same rows the queue page shows, with the same progress (one selector)
+    (shown,) = selectors.backout_queue_with_progress()
+    assert row["progress"] == shown.progress and row["progress"]["targets"] == 4
     requested = one.post(
         f"/api/v1/releases/{release.pk}/overrides/",
         {"reason": "Known flaky lab box; production targets are fine."},

@@ -199,6 +199,23 @@ def test_the_callbacks_page_shows_attempts_with_a_fixed_query_count(
     assert client.get("/releases/webhooks/callbacks/").status_code == 403
 
 
+def test_the_callbacks_page_filters_with_the_apis_filterset(linked, receiver, client, role_user):
+    """The page and `GET /api/v1/webhook-callbacks/` take the same filters (issue 11)."""
+    source, release = linked
+    (delivery,) = callbacks.callbacks_enqueue(
+        release=release, transition="plan", previous="requested"
+    )
+    client.force_login(role_user("change_manager"))
+
+    by_release = client.get("/releases/webhooks/callbacks/", {"release": release.number})
+    by_other = client.get("/releases/webhooks/callbacks/", {"release": "REL-NONE"})
+    bad = client.get("/releases/webhooks/callbacks/", {"status": "lost"})
+
+    assert by_release.status_code == 200 and release.number in by_release.content.decode()
+    assert "No status callback yet" in by_other.content.decode()
+    assert bad.status_code == 400 and "status:" in bad.content.decode()
+
+
 @pytest.fixture
 def given_up(linked, receiver):
     """A callback that failed every try (the receiver answered 503)."""

@@ -28,7 +28,7 @@ from releases.models import (
     Release,
     ReleaseTransition,
 )
-from releases.selectors_deployment import backout_queue
+from releases.selectors import backout_queue
 
 
 def backouts_waiting(*, now) -> dict:

@@ -3,7 +3,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from releasemgmt.core.exceptions import DomainError
+from releasemgmt.core.exceptions import DomainError, error_text
 from releases.models import WebhookAdapter, WebhookPolicy
 from releases.webhooks.services import webhook_source_create
 
@@ -32,13 +32,7 @@ class Command(BaseCommand):
                 time_zone=options["time_zone"],
             )
         except DomainError as error:
-            raise CommandError(_text(error)) from None
+            raise CommandError(error_text(error, with_fields=True)) from None
         self.stdout.write(f"Created webhook source {source.name} ({source.get_adapter_display()}).")
         self.stdout.write(f"Endpoint: POST /api/v1/webhooks/{source.name}/")
         self.stdout.write(f"Signing secret (shown only now): {secret}")
-
-
-def _text(error: DomainError) -> str:
-    if isinstance(error.message, dict):
-        return " ".join(f"{field}: {message}" for field, message in error.message.items())
-    return str(error.message)

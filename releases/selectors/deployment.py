@@ -1,15 +1,14 @@
-"""Reads for deployment: an agent's work, a release's progress, the back-out queue."""
+"""Reads for deployment: an agent's work and a release's progress."""
 
-from django.db.models import Count, Min, Prefetch, Q
+from django.db.models import Count, Prefetch, Q
 
 from releases.choices import (
     DistributionState,
     InstallationState,
     ItemKind,
-    OverrideStatus,
     ReleaseState,
 )
-from releases.models import BackoutOverride, Release, ReleaseItem, ReleaseTarget
+from releases.models import Release, ReleaseItem, ReleaseTarget
 
 DOWNLOAD_STATES = (ReleaseState.DISTRIBUTING, ReleaseState.DISTRIBUTED, ReleaseState.INSTALLING)
 
@@ -86,38 +85,3 @@ def release_progress(release: Release) -> dict:
         "backout_failed": release.count_backout_failed,
         "by_installation_state": by_install,
     }
-
-
-def backout_queue():
-    """Releases waiting for a back-out decision (soonest deadline first) and those backing out,
-    with their open override request."""
-    return (
-        Release.objects.filter(state__in=[ReleaseState.BACKOUT_REQUIRED, ReleaseState.BACKING_OUT])
-        .select_related("release_unit", "owner")
-        .prefetch_related(
-            Prefetch(
-                "overrides",
-                queryset=BackoutOverride.objects.filter(
-                    status=OverrideStatus.REQUESTED
-                ).select_related("requested_by"),
-                to_attr="open_overrides",
-            )
-        )
-        .annotate(target_total=Count("targets"))
-        .order_by("backout_deadline", "pk")
-    )
-
-
-def backout_waiting() -> dict:
-    """The top bar's badge: how many releases wait for a back-out decision and the soonest
-    deadline (``{"count": 0, "deadline": None}`` when none). One query."""
-    return Release.objects.filter(state=ReleaseState.BACKOUT_REQUIRED).aggregate(
-        count=Count("pk"), deadline=Min("backout_deadline")
-    )
-
-
-def override_list():
-    """Back-out overrides with their release and the two people, newest first."""
-    return BackoutOverride.objects.select_related(
-        "release", "release__release_unit", "requested_by", "confirmed_by"
-    ).order_by("-requested_at", "-pk")

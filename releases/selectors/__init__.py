@@ -1,0 +1,39 @@
+"""Every non-trivial read of releases, shared by the pages, the API and the dashboards; one module
+per concern, as in ``releases.services``:
+
+- ``releases``: the release list and its state counts, a release's page, the pipeline, changes;
+- ``deployment``: an agent's work, a release's progress;
+- ``backout``: the back-out queue, the badge, the overrides.
+"""
+
+from releases.selectors.backout import (
+    backout_queue,
+    backout_queue_with_progress,
+    backout_waiting,
+    override_list,
+)
+from releases.selectors.deployment import DOWNLOAD_STATES, agent_work, release_progress
+from releases.selectors.releases import (
+    baseline_diff,
+    change_request_list,
+    pipeline,
+    release_detail,
+    release_list,
+    release_state_counts,
+)
+
+__all__ = [
+    "DOWNLOAD_STATES",
+    "agent_work",
+    "backout_queue",
+    "backout_queue_with_progress",
+    "backout_waiting",
+    "baseline_diff",
+    "change_request_list",
+    "override_list",
+    "pipeline",
+    "release_detail",
+    "release_list",
+    "release_progress",
+    "release_state_counts",
+]
