@@ -30,7 +30,7 @@ from releasemgmt.core.exceptions import DomainNotFound, DomainValidationError
 from releases import selectors_deployment as selectors
 from releases.choices import DistributionState, InstallationState
 from releases.models import BackoutOverride, FreezeWindow, Release, ReleaseTarget
-from releases.services import deployment
+from releases.services import agents, failure_conditions, freezes, installation, overrides, reports
 
 COMMON = {401: UNAUTHENTICATED, 403: FORBIDDEN, 404: NOT_FOUND}
 
@@ -53,7 +53,7 @@ class CanViewRelease(HasPermission):
 
 
 def _check_scope(request, ci_identifier: str) -> None:
-    deployment.ci_scope_check(getattr(request.auth, "ci_scope", ""), ci_identifier)
+    agents.ci_scope_check(getattr(request.auth, "ci_scope", ""), ci_identifier)
 
 
 class TargetSerializer(serializers.Serializer):
@@ -111,7 +111,7 @@ class _ReportView(AgentEndpoint):
     def post(self, request, pk):
         body = ReportSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        report, created = deployment.target_report(
+        report, created = reports.target_report(
             target_id=pk,
             kind=self.kind,
             status=body.validated_data["status"],
@@ -267,7 +267,7 @@ class AgentHeartbeatView(AgentEndpoint):
         body.is_valid(raise_exception=True)
         _check_scope(request, body.validated_data["ci"])
         ci = _ci(body.validated_data["ci"])
-        deployment.agent_heartbeat(
+        agents.agent_heartbeat(
             ci=ci,
             login_count=body.validated_data.get("login_count"),
             agent_version=body.validated_data["agent_version"],
@@ -305,7 +305,7 @@ class HealthSignalView(APIView):
         release = get_object_or_404(Release, pk=pk)
         body = HealthSignalSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        release = deployment.health_signal_report(
+        release = failure_conditions.health_signal_report(
             release=release, by=request.user, **body.validated_data
         )
         return Response({"state": release.state})
@@ -360,7 +360,7 @@ class InstallNowView(APIView):
         target = get_object_or_404(ReleaseTarget, pk=pk)
         body = InstallNowSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        target = deployment.target_install_now(
+        target = installation.target_install_now(
             target=target, by=request.user, **body.validated_data
         )
         return Response(TargetSerializer(target).data)
@@ -413,7 +413,7 @@ class OverrideRequestView(APIView):
         release = get_object_or_404(Release, pk=pk)
         body = OverrideSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        override = deployment.backout_override_request(
+        override = overrides.backout_override_request(
             release=release, by=request.user, reason=body.validated_data["reason"]
         )
         return Response(OverrideSerializer(override).data, status=status.HTTP_201_CREATED)
@@ -434,7 +434,7 @@ class OverrideConfirmView(APIView):
     )
     def post(self, request, pk):
         override = get_object_or_404(BackoutOverride, pk=pk)
-        deployment.backout_override_confirm(override=override, by=request.user)
+        overrides.backout_override_confirm(override=override, by=request.user)
         override.refresh_from_db()
         return Response(OverrideSerializer(override).data)
 
@@ -526,6 +526,6 @@ class FreezeWindowViewSet(AuditedModelViewSet):
     search_fields = ["reason"]
 
     def perform_create(self, serializer):
-        serializer.instance = deployment.freeze_window_create(
+        serializer.instance = freezes.freeze_window_create(
             by=self.request.user, **serializer.validated_data
         )
