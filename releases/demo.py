@@ -12,7 +12,7 @@ from standardwebhooks.webhooks import Webhook
 
 from cmdb.choices import CIKind
 from cmdb.models import ConfigurationItem
-from cmdb.services import ci_create
+from cmdb.services.items import ci_create
 from dsl_dhs.models import SoftwareVersion
 from releases import demo_history, services
 from releases.choices import FailureConditionKind, ReleaseLevel, ReleaseState, TestResult, Trigger

@@ -12,7 +12,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from cmdb.choices import InstallSource
-from cmdb.services import installed_software_record
+from cmdb.services.software import installed_software_record
 from dsl_dhs.choices import ReservationStatus
 from dsl_dhs.models import Reservation
 from dsl_dhs.services import reservation_consume

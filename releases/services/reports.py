@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from cmdb.choices import ErrorKind, ErrorSource
-from cmdb.services import discrepancy_record
+from cmdb.services.discrepancies import discrepancy_record
 from releasemgmt.core.exceptions import (
     DomainConflict,
     DomainNotFound,
