@@ -59,7 +59,8 @@ def main():
         from releases import services
         from releases.choices import ReleaseState
         from releases.models import Release, ReleaseTarget
-        from releases.services import deployment
+        from releases.services import installation
+        from releases.services.reports import target_report
         from tests.factories import (
             ConfigurationItemFactory,
             ReleaseFactory,
@@ -158,7 +159,7 @@ def main():
         )
         timed(
             "picker: release every due installation",
-            lambda: deployment.installations_dispatch_due(limit=args.targets),
+            lambda: installation.installations_dispatch_due(limit=args.targets),
             queries,
         )
 
@@ -229,7 +230,7 @@ def main():
         ReleaseTarget.objects.filter(pk=first.pk).update(installation_state="running")
         timed(
             f"report crossing the threshold → backout_required, {args.targets - 1:,} halted",
-            lambda: deployment.target_report(
+            lambda: target_report(
                 target_id=first.pk, kind="installation", status="failed", report_id="cross"
             ),
             queries,

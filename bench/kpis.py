@@ -204,7 +204,7 @@ def main():
         # 3. Incremental rollup after 1,000 reports
         import factory
 
-        from releases.services import deployment
+        from releases.services import reports
         from tests import factories
         from tests.releases.test_deployment import make_release  # a release installing now
 
@@ -215,7 +215,7 @@ def main():
         release = make_release(targets=1_000, threshold=100)
         targets = list(release.targets.values_list("pk", flat=True))
         for number, target_id in enumerate(targets):
-            deployment.target_report(
+            reports.target_report(
                 target_id=target_id,
                 kind="installation",
                 status="succeeded" if number % 10 else "failed",

@@ -144,7 +144,7 @@ def main():
 
         from cmdb.models import InstalledSoftware, Licence
         from cmdb.selectors import licences_with_usage
-        from cmdb.services import cmdb_integrity_check
+        from cmdb.services.integrity import cmdb_integrity_check
 
         started = time.perf_counter()
         seed()

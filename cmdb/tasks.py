@@ -2,13 +2,13 @@
 
 from celery import shared_task
 
-from cmdb import services
+from cmdb.services import integrity, licences
 
 
 @shared_task(name="cmdb.tasks.integrity_check", ignore_result=True)
 def cmdb_integrity_check_task() -> dict:
     """Periodic (beat, hourly): run the CMDB integrity check. A repeat run records nothing new."""
-    return services.cmdb_integrity_check()
+    return integrity.cmdb_integrity_check()
 
 
 @shared_task(
@@ -21,4 +21,4 @@ def cmdb_integrity_check_task() -> dict:
 def licence_alerts_notify_task(*, alerts: list[dict]) -> int:
     """After the integrity check's commit: e-mail the licence seat alerts it raised (a mail
     server that refuses is retried with back-off)."""
-    return services.licence_alerts_notify(alerts=alerts)
+    return licences.licence_alerts_notify(alerts=alerts)

@@ -12,13 +12,13 @@ from standardwebhooks.webhooks import Webhook
 
 from cmdb.choices import CIKind
 from cmdb.models import ConfigurationItem
-from cmdb.services import ci_create
+from cmdb.services.items import ci_create
 from dsl_dhs.models import SoftwareVersion
 from releases import demo_history, services
 from releases.choices import FailureConditionKind, ReleaseLevel, ReleaseState, TestResult, Trigger
 from releases.demo_history import CATEGORIES
 from releases.models import Release, ReleaseCategory, UnitComponent, WebhookSource
-from releases.services import deployment
+from releases.services import reports
 from releases.webhooks import services as webhooks
 
 COMPONENTS = {
@@ -367,7 +367,7 @@ def _seed_pilot(manager, categories, stdout) -> None:
         services.rollout_task_complete(task=task, by=manager)
     release = _walk(release, manager, ["verify", "distribute"])
     for target in release.targets.all():
-        deployment.target_report(
+        reports.target_report(
             target_id=target.pk,
             kind="distribution",
             status="succeeded",

@@ -4,7 +4,7 @@ by that name (``releasemgmt.core.queue.delay_on_commit``), never by importing th
 
 from celery import shared_task
 
-from releases.services import alerts, deployment
+from releases.services import alerts, failure_conditions, installation
 from releases.webhooks import callbacks
 from releases.webhooks import services as webhook_services
 
@@ -12,13 +12,13 @@ from releases.webhooks import services as webhook_services
 @shared_task(name="releases.tasks.dispatch_due_installations", ignore_result=True)
 def installations_dispatch_due_task() -> int:
     """Periodic (≤ 30 s): release due installations to run (skip_locked claim)."""
-    return deployment.installations_dispatch_due()
+    return installation.installations_dispatch_due()
 
 
 @shared_task(name="releases.tasks.watchdog", ignore_result=True)
 def watchdog_task() -> dict:
     """Periodic (≤ 60 s): windows ended with targets not installed; deadlines passed unanswered."""
-    return deployment.watchdog()
+    return failure_conditions.watchdog()
 
 
 @shared_task(name="releases.tasks.process_webhook_delivery", ignore_result=True)

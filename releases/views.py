@@ -72,7 +72,7 @@ from releases.models import (
     TestScopeItem,
     VerificationCheck,
 )
-from releases.services import deployment
+from releases.services import freezes, installation, overrides
 from releases.templatetags.releases_tags import transition_label
 
 PAGE_SIZES = (25, 50, 100)
@@ -711,7 +711,7 @@ def _install_freezes(release: Release) -> list[FreezeWindow]:
     while there are any, and only then, the emergency install is offered."""
     if release.state != S.DISTRIBUTED:
         return []
-    return deployment.install_freezes(release)
+    return freezes.install_freezes(release)
 
 
 def _target_query(params) -> str:
@@ -792,7 +792,7 @@ def _deployment(request, release: Release, params) -> dict | None:
     page = paginator.get_page(params.get("page"))
     user = request.user
     can_install_now = release.state == S.INSTALLING and user.has_perm("releases.deploy_release")
-    freezes_now = deployment.freezes_at(timezone.now(), release=release) if can_install_now else []
+    freezes_now = freezes.freezes_at(timezone.now(), release=release) if can_install_now else []
     filter_query = _target_query({"state": state, "distribution": distribution})
     return {
         "progress": progress,
@@ -850,7 +850,9 @@ def target_install_now(request, pk, target_pk):
     form = InstallNowForm(request.POST)
     reason = form.cleaned_data["freeze_override_reason"] if form.is_valid() else ""
     try:
-        deployment.target_install_now(target=target, by=request.user, freeze_override_reason=reason)
+        installation.target_install_now(
+            target=target, by=request.user, freeze_override_reason=reason
+        )
     except DomainError as error:
         return _refused(request, pk, error, f"Install now on {target.ci.identifier} refused")
     messages.success(
@@ -869,7 +871,7 @@ def install_despite_freeze(request, pk):
     form = EmergencyInstallForm(request.POST)
     if form.is_valid():
         try:
-            release = deployment.release_install_with_freeze_override(
+            release = overrides.release_install_with_freeze_override(
                 release=release, by=request.user, reason=form.cleaned_data["reason"]
             )
         except DomainValidationError as error:
@@ -1022,7 +1024,7 @@ def backout_override_request(request, pk):
     if not form.is_valid():
         return _decision_refused(request, pk, None, "", override=form)
     try:
-        deployment.backout_override_request(
+        overrides.backout_override_request(
             release=release, by=request.user, reason=form.cleaned_data["reason"]
         )
     except DomainValidationError as error:
@@ -1049,7 +1051,7 @@ def backout_override_confirm(request, pk, override_pk):
         release_id=pk,
     )
     try:
-        release = deployment.backout_override_confirm(override=override, by=request.user)
+        release = overrides.backout_override_confirm(override=override, by=request.user)
     except DomainError as error:
         return _decision_refused(request, pk, error, "Override not confirmed")
     return _decision_done(
@@ -1159,7 +1161,7 @@ def freeze_window_create(request):
     form = FreezeWindowForm(request.POST)
     if form.is_valid():
         try:
-            window = deployment.freeze_window_create(by=request.user, **form.service_fields())
+            window = freezes.freeze_window_create(by=request.user, **form.service_fields())
         except DomainValidationError as error:
             form.add_service_errors(error.message)
         except DomainError as error:

@@ -27,7 +27,7 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 class _SeatBook:
     """Seats in use per licence while the file is planned: starts from the database (one
     aggregate query) and follows every installation the file adds or closes, with the same
-    rules as ``cmdb.services.licence_allocate``."""
+    rules as ``cmdb.services.licences.licence_allocate``."""
 
     def __init__(self, licences, per_ci: dict[tuple[int, int], int]):
         self.licences = {lic.pk: lic for lic in licences}

@@ -24,7 +24,7 @@ from releases import selectors
 from releases.api.permissions import CanViewRelease
 from releases.choices import DistributionState, InstallationState
 from releases.models import BackoutOverride, FreezeWindow, Release, ReleaseTarget
-from releases.services import deployment
+from releases.services import agents, failure_conditions, freezes, installation, overrides, reports
 
 
 class CanReport(HasPermission):
@@ -41,7 +41,7 @@ class AgentEndpoint(APIView):
 
 
 def _check_scope(request, ci_identifier: str) -> None:
-    deployment.ci_scope_check(getattr(request.auth, "ci_scope", ""), ci_identifier)
+    agents.ci_scope_check(getattr(request.auth, "ci_scope", ""), ci_identifier)
 
 
 class TargetSerializer(serializers.Serializer):
@@ -98,7 +98,7 @@ class _ReportView(AgentEndpoint):
     def post(self, request, pk):
         body = ReportSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        report, created = deployment.target_report(
+        report, created = reports.target_report(
             target_id=pk,
             kind=self.kind,
             status=body.validated_data["status"],
@@ -249,7 +249,7 @@ class AgentHeartbeatView(AgentEndpoint):
         body.is_valid(raise_exception=True)
         _check_scope(request, body.validated_data["ci"])
         ci = _ci(body.validated_data["ci"])
-        deployment.agent_heartbeat(
+        agents.agent_heartbeat(
             ci=ci,
             login_count=body.validated_data.get("login_count"),
             agent_version=body.validated_data["agent_version"],
@@ -286,7 +286,7 @@ class HealthSignalView(APIView):
         release = get_object_or_404(Release, pk=pk)
         body = HealthSignalSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        release = deployment.health_signal_report(
+        release = failure_conditions.health_signal_report(
             release=release, by=request.user, **body.validated_data
         )
         return Response({"state": release.state})
@@ -333,7 +333,7 @@ class InstallNowView(APIView):
         target = get_object_or_404(ReleaseTarget, pk=pk)
         body = InstallNowSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        target = deployment.target_install_now(
+        target = installation.target_install_now(
             target=target, by=request.user, **body.validated_data
         )
         return Response(TargetSerializer(target).data)
@@ -385,7 +385,7 @@ class OverrideRequestView(APIView):
         release = get_object_or_404(Release, pk=pk)
         body = OverrideSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        override = deployment.backout_override_request(
+        override = overrides.backout_override_request(
             release=release, by=request.user, reason=body.validated_data["reason"]
         )
         return Response(OverrideSerializer(override).data, status=status.HTTP_201_CREATED)
@@ -406,7 +406,7 @@ class OverrideConfirmView(APIView):
     )
     def post(self, request, pk):
         override = get_object_or_404(BackoutOverride, pk=pk)
-        deployment.backout_override_confirm(override=override, by=request.user)
+        overrides.backout_override_confirm(override=override, by=request.user)
         override.refresh_from_db()
         return Response(OverrideSerializer(override).data)
 
@@ -509,4 +509,4 @@ class FreezeWindowViewSet(ServiceModelViewSet):
     serializer_class = FreezeWindowSerializer
     filterset_fields = ["scope", "environment", "release_unit"]
     search_fields = ["reason"]
-    create_service = deployment.freeze_window_create
+    create_service = freezes.freeze_window_create

@@ -3,7 +3,7 @@ windows of a period, with the conflicts between them.
 
 A conflict is (a) two releases whose installation windows overlap and that share a target CI, or
 (b) an installation window that overlaps a freeze window applying to the release (the rule of
-``releases.services.deployment.freeze_applies_q``). Both are found with SQL overlap joins, so a
+``releases.services.freezes.freeze_applies_q``). Both are found with SQL overlap joins, so a
 period costs a fixed number of queries however many releases it holds. Windows are half-open
 (``start <= t < end``): a window that ends when the next one starts does not overlap it.
 Everything is compared in UTC."""
@@ -15,7 +15,7 @@ from django.db.models import Count, F, Func, Min, OuterRef, Q, QuerySet, Subquer
 
 from releases.choices import FreezeScope, ReleaseState
 from releases.models import FreezeWindow, Release, ReleaseTarget
-from releases.services.deployment import freeze_applies_q
+from releases.services.freezes import freeze_applies_q
 
 DISTRIBUTION = "distribution"
 INSTALLATION = "installation"

@@ -9,11 +9,12 @@ reports, the watchdog, a met failure condition) take a transition with ``take_tr
 same table and checks, without locking again.
 
 The steps live in the modules of their domain (test scope in ``levels``, roll-out tasks in
-``planning``, the verification engine, deployment and back-out, status callbacks) and are imported
-here by name. No step takes a transition itself: a step that calls for one says so in the table
-(``then``). Of those modules only ``deployment`` takes transitions too (reports, the watchdog,
-back-out decisions, the emergency install); it reaches this module when those run, not when it is
-imported."""
+``planning``, the verification engine, ``freezes``, ``installation``, ``backout``, status callbacks)
+and are imported here by name. No step takes a transition itself: a step that calls for one says
+so in the table (``then``). The paths that take transitions — deployment ``reports``, the
+``failure_conditions`` and the watchdog, the ``overrides`` (the emergency install, continuing
+despite a met condition) — import this module; none of them supplies a step, so no two modules
+import each other."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +30,14 @@ from releasemgmt.core.exceptions import (
 )
 from releasemgmt.core.services import SYSTEM_ACTOR, audit_record
 from releases.models import Release, ReleaseTransition
-from releases.services import deployment, levels, planning, verification
+from releases.services import (
+    backout,
+    freezes,
+    installation,
+    levels,
+    planning,
+    verification,
+)
 from releases.webhooks import callbacks
 
 # (release, by) -> None: work on other rows, inside the transition's transaction.
@@ -98,24 +106,24 @@ TABLE: dict[str, Transition] = {
     "plan_rollout": Transition(before=(planning.rollout_tasks_create,)),
     "verify": Transition(handler=_verify),
     "fail_verification": Transition(system=True),
-    "distribute": Transition(after=(deployment.distribution_start,)),
+    "distribute": Transition(after=(installation.distribution_start,)),
     "complete_distribution": Transition(system=True),
     "install": Transition(
-        guard=deployment.install_freeze_check, after=(deployment.installations_start,)
+        guard=freezes.install_freeze_check, after=(installation.installations_start,)
     ),
     "complete_installation": Transition(system=True),
     "require_backout": Transition(system=True),
     "approve_backout": Transition(
-        after=(deployment.backout_start,), then=deployment.backout_complete_at_once
+        after=(backout.backout_start,), then=backout.backout_complete_at_once
     ),
     "override_backout": Transition(
         reason_required=True,
-        guard=deployment.backout_override_confirmed_only,
-        after=(deployment.installations_resume,),
+        guard=backout.backout_override_confirmed_only,
+        after=(installation.installations_resume,),
     ),
     "complete_backout": Transition(system=True),
     "review": Transition(),
-    "close": Transition(after=(deployment.release_record_in_cmdb,)),
+    "close": Transition(after=(installation.release_record_in_cmdb,)),
     "cancel": Transition(reason_required=True),
 }
 # After every transition, once its own after-steps ran: status callbacks to Change Management

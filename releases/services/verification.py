@@ -13,7 +13,7 @@ from django.utils import timezone
 from cmdb.choices import CIStatus, ErrorKind, ErrorSource, LicenceMetric
 from cmdb.models import InstalledSoftware, Licence
 from cmdb.selectors import licence_is_valid_on, licences_with_usage
-from cmdb.services import discrepancies_sync
+from cmdb.services.discrepancies import discrepancies_sync
 from dsl_dhs.choices import CheckResult, ReservationStatus, VersionStatus
 from dsl_dhs.models import Reservation
 from dsl_dhs.services import software_version_verify

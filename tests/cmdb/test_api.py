@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from cmdb.choices import CIStatus, ErrorKind, ErrorSource, LicenceMetric, RelationshipKind
 from cmdb.models import ConfigurationItem, Discrepancy, InstalledSoftware, Licence, Relationship
-from cmdb.services import installed_software_record
+from cmdb.services.software import installed_software_record
 from releasemgmt.core.models import AuditEvent
 from tests import api_mixins as api
 from tests.factories import (

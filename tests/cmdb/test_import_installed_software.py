@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from cmdb.imports.run import import_csv
 from cmdb.models import Discrepancy, InstalledSoftware
-from cmdb.services import installed_software_record
+from cmdb.services.software import installed_software_record
 from tests.factories import (
     ConfigurationItemFactory,
     DiscrepancyFactory,

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from releases.choices import ReleaseState
 from releases.models import BackoutOverride, FreezeWindow, Release
-from releases.services import deployment
+from releases.services import reports
 from tests.e2e.conftest import TIMEOUT_MS, VIEWPORT
 from tests.factories import UserFactory
 from tests.releases.test_deployment import make_release
@@ -31,7 +31,7 @@ def halted_release(**fields) -> Release:
     release = make_release(targets=10, threshold=20, **fields)
     targets = list(release.targets.order_by("ci__identifier"))
     for target in targets[:2]:
-        deployment.target_report(
+        reports.target_report(
             target_id=target.pk,
             kind="installation",
             status="succeeded",
@@ -42,7 +42,7 @@ def halted_release(**fields) -> Release:
         release.refresh_from_db()
         if release.state != S.INSTALLING:
             break
-        deployment.target_report(
+        reports.target_report(
             target_id=target.pk,
             kind="installation",
             status="failed",

@@ -826,7 +826,7 @@ def test_the_settings_default_is_documented():
 
 
 def test_install_freezes_follow_the_services_rule(role_user):
-    from releases.services import deployment
+    from releases.services import freezes
 
     me = role_user(roles.RELEASE_MANAGER)
     now = timezone.now()
@@ -851,7 +851,7 @@ def test_install_freezes_follow_the_services_rule(role_user):
         r.pk: r.next_step["blockers"] for r in selectors.my_releases(user=me, now=now)["releases"]
     }
     for release in releases:
-        expected = deployment.freezes_overlapping(
+        expected = freezes.freezes_overlapping(
             max(now, release.installation_start), release.installation_end, release=release
         )
         assert bool(found[release.pk]) == bool(expected), release

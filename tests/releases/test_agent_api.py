@@ -183,7 +183,7 @@ def test_backout_queue_and_override_through_the_api(role_user):
     release = make_release(targets=4, threshold=10)
     targets = list(release.targets.order_by("pk"))
     ReleaseTarget.objects.filter(pk=targets[0].pk).update(installation_state=IS.RUNNING)
-    from releases.services.deployment import target_report
+    from releases.services.reports import target_report
 
     target_report(target_id=targets[0].pk, kind="installation", status="failed", report_id="x")
     first, second = role_user("ops"), role_user("ops")
@@ -235,7 +235,7 @@ def test_one_person_cannot_override_through_the_transition(role_user):
     release = make_release(targets=4, threshold=10)
     target = release.targets.first()
     ReleaseTarget.objects.filter(pk=target.pk).update(installation_state=IS.RUNNING)
-    from releases.services.deployment import target_report
+    from releases.services.reports import target_report
 
     target_report(target_id=target.pk, kind="installation", status="failed", report_id="x")
     client = client_for(role_user("ops"))

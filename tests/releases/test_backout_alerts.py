@@ -15,7 +15,7 @@ from releasemgmt.core.models import AuditEvent
 from releases import services
 from releases.choices import ReleaseState as S
 from releases.models import Release
-from releases.services import alerts, deployment
+from releases.services import alerts, reports
 from releases.tasks import backout_alert_send_task
 from tests.core.test_outbound import local_server
 from tests.factories import UserFactory
@@ -29,7 +29,7 @@ SITE = "https://releases.example.com"
 def halt(release: Release, failures: int = 3) -> Release:
     """Failed installation reports on the first targets until the release halts."""
     for target in release.targets.order_by("pk")[:failures]:
-        deployment.target_report(
+        reports.target_report(
             target_id=target.pk,
             kind="installation",
             status="failed",

@@ -334,7 +334,7 @@ def test_a_freeze_of_the_unit_is_a_conflict_and_several_are_counted():
 
 def test_conflicts_are_found_with_the_same_rule_as_the_installation_check():
     """The calendar and the server-side freeze check agree on which freezes apply."""
-    from releases.services.deployment import freezes_overlapping
+    from releases.services.freezes import freezes_overlapping
 
     cis = [
         ConfigurationItemFactory(environment=env)

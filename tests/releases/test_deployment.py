@@ -28,7 +28,7 @@ from releases.models import (
     ReleaseItem,
     ReleaseTarget,
 )
-from releases.services import deployment
+from releases.services import agents, failure_conditions, installation, overrides, reports
 from tests.concurrency import run_together
 from tests.factories import (
     ConfigurationItemFactory,
@@ -72,7 +72,7 @@ def make_release(state=S.INSTALLING, targets=10, threshold=20, **fields):
 
 
 def report(target, status, kind="installation", report_id=None):
-    return deployment.target_report(
+    return reports.target_report(
         target_id=target.pk,
         kind=kind,
         status=status,
@@ -125,13 +125,13 @@ def test_freeze_window_blocks_installation_and_an_emergency_override_is_logged(m
         services.release_transition(release=release, name="install", by=installer)
     assert "Year-end freeze" in refused.value.message
     with pytest.raises(DomainConflict):  # without the override permission
-        deployment.release_install_with_freeze_override(
+        overrides.release_install_with_freeze_override(
             release=release, by=installer, reason="outage fix"
         )
     # release managers may install and override a freeze, with a reason
     with pytest.raises(DomainValidationError):
-        deployment.release_install_with_freeze_override(release=release, by=manager, reason=" ")
-    release = deployment.release_install_with_freeze_override(
+        overrides.release_install_with_freeze_override(release=release, by=manager, reason=" ")
+    release = overrides.release_install_with_freeze_override(
         release=release, by=manager, reason="Payment outage: CHG0031999"
     )
     assert release.state == S.INSTALLING
@@ -153,7 +153,7 @@ def test_a_change_manager_who_may_not_install_cannot_install_through_the_freeze_
         services.release_transition(release=release, name="install", by=change_manager)
 
     with pytest.raises(DomainPermissionDenied):
-        deployment.release_install_with_freeze_override(
+        overrides.release_install_with_freeze_override(
             release=release, by=change_manager, reason="Payment outage: CHG0031999"
         )
 
@@ -174,7 +174,7 @@ def test_the_freeze_override_is_refused_when_no_freeze_applies():
     emergency = UserFactory(roles=["release_manager"])
 
     with pytest.raises(DomainConflict) as refused:
-        deployment.release_install_with_freeze_override(
+        overrides.release_install_with_freeze_override(
             release=release, by=emergency, reason="Payment outage: CHG0031999"
         )
 
@@ -187,8 +187,8 @@ def test_the_freeze_override_is_refused_when_no_freeze_applies():
 def test_picker_releases_only_due_installations_outside_freezes(manager):
     release = make_release(state=S.DISTRIBUTED, targets=4, wave_size=2, wave_interval_minutes=60)
     services.release_transition(release=release, name="install", by=manager)
-    assert deployment.installations_dispatch_due() == 2
-    assert deployment.installations_dispatch_due() == 0  # nothing twice
+    assert installation.installations_dispatch_due() == 2
+    assert installation.installations_dispatch_due() == 0  # nothing twice
     assert sorted(release.targets.values_list("installation_state", flat=True)) == [
         IS.RUNNING,
         IS.RUNNING,
@@ -200,7 +200,7 @@ def test_picker_releases_only_due_installations_outside_freezes(manager):
         end=timezone.now() + timedelta(days=1),
         reason="Freeze",
     )
-    assert deployment.installations_dispatch_due(now=timezone.now() + timedelta(hours=2)) == 0
+    assert installation.installations_dispatch_due(now=timezone.now() + timedelta(hours=2)) == 0
 
 
 def test_condition_mode_waits_for_few_logins(manager):
@@ -209,9 +209,9 @@ def test_condition_mode_waits_for_few_logins(manager):
     )
     release = services.release_transition(release=release, name="install", by=manager)
     busy, idle = [t.ci for t in release.targets.order_by("pk")]
-    deployment.agent_heartbeat(ci=busy, login_count=3)
-    deployment.agent_heartbeat(ci=idle, login_count=0)
-    assert deployment.installations_dispatch_due() == 1
+    agents.agent_heartbeat(ci=busy, login_count=3)
+    agents.agent_heartbeat(ci=idle, login_count=0)
+    assert installation.installations_dispatch_due() == 1
     assert release.targets.get(ci=idle).installation_state == IS.RUNNING
     assert release.targets.get(ci=busy).installation_state == IS.WAITING
 
@@ -271,11 +271,11 @@ def test_bad_reports_are_refused():
     release = make_release(targets=1)
     target = release.targets.get()
     with pytest.raises(DomainValidationError):
-        deployment.target_report(
+        reports.target_report(
             target_id=target.pk, kind="installation", status="maybe", report_id="x"
         )
     with pytest.raises(DomainValidationError):
-        deployment.target_report(
+        reports.target_report(
             target_id=target.pk, kind="installation", status="failed", report_id=""
         )
 
@@ -308,17 +308,17 @@ def waiting_release():
 def test_override_needs_a_second_person(waiting_release, role_user):
     first, second = role_user("ops"), role_user("ops")
     with pytest.raises(DomainValidationError):
-        deployment.backout_override_request(release=waiting_release, by=first, reason="ok")
-    override = deployment.backout_override_request(
+        overrides.backout_override_request(release=waiting_release, by=first, reason="ok")
+    override = overrides.backout_override_request(
         release=waiting_release,
         by=first,
         reason="The failing host is a known-bad lab box; production is fine.",
     )
     with pytest.raises(DomainPermissionDenied):
-        deployment.backout_override_confirm(override=override, by=first)
+        overrides.backout_override_confirm(override=override, by=first)
     with pytest.raises(DomainPermissionDenied):
-        deployment.backout_override_confirm(override=override, by=role_user("release_manager"))
-    release = deployment.backout_override_confirm(override=override, by=second)
+        overrides.backout_override_confirm(override=override, by=role_user("release_manager"))
+    release = overrides.backout_override_confirm(override=override, by=second)
     assert release.state == S.INSTALLING
     override.refresh_from_db()
     assert (override.status, override.confirmed_by) == ("confirmed", second)
@@ -343,7 +343,7 @@ def test_a_backout_with_nothing_to_undo_is_complete_at_once(waiting_release, rol
 
 def test_deadline_passed_starts_the_backout_by_itself(waiting_release):
     later = waiting_release.backout_deadline + timedelta(seconds=1)
-    assert deployment.watchdog(now=later)["backout_started"] == 1
+    assert failure_conditions.watchdog(now=later)["backout_started"] == 1
     waiting_release.refresh_from_db()
     assert waiting_release.state == S.BACKING_OUT
     assert waiting_release.backout_started_automatically
@@ -355,7 +355,7 @@ def test_window_ended_with_targets_not_installed():
         targets=3, threshold=90, installation_end=timezone.now() - timedelta(minutes=1)
     )
     FailureCondition.objects.create(release=release, kind="window_ended_with_pending")
-    assert deployment.watchdog()["backout_required"] == 1
+    assert failure_conditions.watchdog()["backout_required"] == 1
     release.refresh_from_db()
     assert release.state == S.BACKOUT_REQUIRED
     assert (
@@ -402,12 +402,12 @@ def test_a_crash_while_dispatching_loses_nothing(manager, monkeypatch):
     def crash(*args, **kwargs):
         raise RuntimeError("worker killed")
 
-    monkeypatch.setattr(deployment, "freezes_at", crash)
+    monkeypatch.setattr(installation, "freezes_at", crash)
     with pytest.raises(RuntimeError):
-        deployment.installations_dispatch_due()
+        installation.installations_dispatch_due()
     assert set(release.targets.values_list("installation_state", flat=True)) == {IS.SCHEDULED}
     monkeypatch.undo()
-    assert deployment.installations_dispatch_due() == 3
+    assert installation.installations_dispatch_due() == 3
 
 
 @pytest.mark.postgres
@@ -423,7 +423,7 @@ def test_two_pickers_never_release_the_same_installation():
     def pick():
         try:
             barrier.wait()
-            counts.append(deployment.installations_dispatch_due(limit=25))
+            counts.append(installation.installations_dispatch_due(limit=25))
         finally:
             connection.close()
 
@@ -437,7 +437,7 @@ def test_a_failed_installation_can_be_run_again(manager):
     target = release.targets.first()
     ReleaseTarget.objects.filter(pk=target.pk).update(installation_state=IS.RUNNING)
     report(target, "failed")
-    retried = deployment.target_install_now(target=target, by=manager)
+    retried = installation.target_install_now(target=target, by=manager)
     assert (retried.installation_state, retried.attempts) == (IS.RUNNING, 1)
     release.refresh_from_db()
     assert release.count_install_failed == 0
@@ -488,13 +488,13 @@ def test_a_halt_racing_a_report_leaves_it_recorded_not_acted_on(monkeypatch):
     target = release.targets.order_by("pk").first()
     ReleaseTarget.objects.filter(release=release).update(installation_state=IS.RUNNING)
     Release.objects.filter(pk=release.pk).update(state=S.BACKOUT_REQUIRED)
-    reads, acts_on = [], deployment._acts_on
+    reads, acts_on = [], reports._acts_on
 
     def stale_first_read(release_seen, target_seen, kind):
         reads.append(release_seen.state)
         return len(reads) == 1 or acts_on(release_seen, target_seen, kind)
 
-    monkeypatch.setattr(deployment, "_acts_on", stale_first_read)
+    monkeypatch.setattr(reports, "_acts_on", stale_first_read)
 
     # when / then: the counter update finds the release moved, the attempt is rolled back and
     # the careful path records the report without acting on it
@@ -564,7 +564,7 @@ def test_a_halt_never_deadlocks_with_a_report_in_flight(monkeypatch):
     ReleaseTarget.objects.filter(pk=scheduled.pk).update(installation_state=IS.SCHEDULED)
     ReleaseTarget.objects.exclude(pk=scheduled.pk).update(installation_state=IS.RUNNING)
     in_flight, halting = threading.Event(), threading.Event()
-    move = deployment._counters_move
+    move = installation.counters_move
     outcomes = {}
 
     def counters_move(release_id, counters, *, states):
@@ -578,7 +578,7 @@ def test_a_halt_never_deadlocks_with_a_report_in_flight(monkeypatch):
         time.sleep(0.3)  # let the tool block on the release's lock, then halt
         return row
 
-    monkeypatch.setattr(deployment, "_counters_move", counters_move)
+    monkeypatch.setattr(installation, "counters_move", counters_move)
 
     def run(name, target, status, wait=None):
         try:
@@ -626,7 +626,7 @@ def test_a_late_report_never_deadlocks_with_the_back_out_approval(monkeypatch, r
     assert release.state == S.BACKOUT_REQUIRED
     ops = role_user("ops")
     reporting = threading.Event()
-    check = deployment._check_reporter
+    check = reports._check_reporter
     outcomes = {}
 
     def slow_check(target, **kwargs):
@@ -634,7 +634,7 @@ def test_a_late_report_never_deadlocks_with_the_back_out_approval(monkeypatch, r
         reporting.set()
         time.sleep(0.3)  # the report holds its locks while ops approve
 
-    monkeypatch.setattr(deployment, "_check_reporter", slow_check)
+    monkeypatch.setattr(reports, "_check_reporter", slow_check)
 
     def agent():
         try:

@@ -26,7 +26,7 @@ from releases.models import (
     VerificationCheck,
     VerificationRun,
 )
-from releases.services import deployment
+from releases.services import failure_conditions, overrides, reports
 from tests.factories import (
     ConfigurationItemFactory,
     DiscrepancyFactory,
@@ -56,7 +56,7 @@ def fail_until_halted(release, count: int = 3) -> Release:
     """Failed installation reports on the first ``count`` targets (enough to cross the
     failure-rate threshold: the release halts on the last one)."""
     for target in release.targets.order_by("pk")[:count]:
-        deployment.target_report(
+        reports.target_report(
             target_id=target.pk,
             kind="installation",
             status="failed",
@@ -196,7 +196,7 @@ def test_the_deployment_card_shows_progress_and_the_targets_in_the_users_zone(cl
     ReleaseTarget.objects.filter(pk=targets[0].pk).update(
         installation_state=IS.RUNNING, due_at=datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
     )
-    deployment.target_report(
+    reports.target_report(
         target_id=targets[0].pk,
         kind="installation",
         status="succeeded",
@@ -489,7 +489,7 @@ def test_an_override_is_requested_by_one_and_confirmed_by_another(client, ops, s
 
 
 def test_a_second_override_request_is_409(client, ops, second_ops, halted):
-    deployment.backout_override_request(
+    overrides.backout_override_request(
         release=halted, by=ops, reason="Known-bad lab hosts; production is fine."
     )
     client.force_login(second_ops)
@@ -502,7 +502,7 @@ def test_a_second_override_request_is_409(client, ops, second_ops, halted):
 
 
 def test_an_auto_started_back_out_is_labelled(client, ops, halted):
-    deployment.watchdog(now=halted.backout_deadline + timedelta(seconds=1))
+    failure_conditions.watchdog(now=halted.backout_deadline + timedelta(seconds=1))
     client.force_login(ops)
     assert "started automatically (deadline passed)" in text_of(
         client.get(reverse("releases:backout-queue"))
@@ -516,7 +516,7 @@ def test_the_queue_costs_a_fixed_number_of_queries(
     def waiting(n):
         for _ in range(n):
             release = fail_until_halted(make_release(targets=5, threshold=20), count=2)
-            deployment.backout_override_request(
+            overrides.backout_override_request(
                 release=release, by=second_ops, reason="Known-bad lab hosts; production is fine."
             )
 

@@ -12,7 +12,7 @@ from releases import services
 from releases.choices import InstallationState as IS
 from releases.choices import ReleaseState as S
 from releases.models import DeploymentReport, Release
-from releases.services import deployment
+from releases.services import installation
 from tests.factories import UserFactory
 from tests.releases.test_deployment import make_release
 
@@ -60,7 +60,7 @@ def test_agents_distribute_and_install_a_release(live_server, token):
 
     # when: installation starts, the picker releases the due targets and the agents poll again
     services.release_transition(release=release.pk, name="install", by=manager)
-    assert deployment.installations_dispatch_due() == 5
+    assert installation.installations_dispatch_due() == 5
     printed = agents(live_server, release, token)
 
     # then: installed everywhere, each report once

@@ -45,7 +45,7 @@ from releases.models import (
     UnitComponent,
     VerificationRun,
 )
-from releases.services.deployment import freeze_applies_q
+from releases.services.freezes import freeze_applies_q
 
 # My releases and what blocks their next step
 

@@ -1,0 +1,48 @@
+"""The back-out's steps in the lifecycle table: approving it backs out every target that had
+started installing and returns the DHS reservations, and completes it at once when nothing needs
+undoing; an override of the back-out is only ever taken as the confirmation of a second person.
+
+What decides a back-out takes transitions and lives elsewhere: the failure conditions and the
+watchdog in ``failure_conditions``, the override's request and confirmation in ``overrides``."""
+
+from dsl_dhs.choices import ReservationStatus
+from dsl_dhs.models import Reservation
+from dsl_dhs.services import reservation_return
+from releasemgmt.core.exceptions import DomainConflict
+from releases.choices import InstallationState
+from releases.models import Release
+
+IS = InstallationState
+
+
+def backout_start(release: Release, by) -> None:
+    """After ``approve_backout``: back out every target that had started or finished installing;
+    the others never changed. DHS reservations go back to stock."""
+    touched = release.targets.filter(installation_state__in=[IS.RUNNING, IS.SUCCEEDED, IS.FAILED])
+    touched.update(installation_state=IS.BACKING_OUT)
+    _return_reservations(release, by)
+
+
+def backout_complete_at_once(release: Release) -> tuple[str, dict] | None:
+    """Follows ``approve_backout``: with nothing to undo, the back-out is complete at once."""
+    if release.targets.filter(installation_state=IS.BACKING_OUT).exists():
+        return None
+    return "complete_backout", {"targets": 0}
+
+
+def _return_reservations(release: Release, by) -> None:
+    for reservation in Reservation.objects.filter(
+        reference=release.number, status=ReservationStatus.RESERVED
+    ):
+        reservation_return(reservation=reservation, by=by, note=f"{release.number} backed out")
+
+
+def backout_override_confirmed_only(release: Release, *, by, reason: str, details: dict) -> None:
+    """Guard of ``override_backout``: it is taken only by ``overrides.backout_override_confirm`` — a
+    second person confirming someone else's written request — never directly by one person."""
+    if by is not None and not details.get("override"):
+        raise DomainConflict(
+            "An override needs two people: request it with a reason (POST /api/v1/releases/{id}/overrides/); "
+            "another person with the override permission confirms it (POST /api/v1/overrides/{id}/confirm/).",
+            extra={"state": release.state},
+        )
