@@ -245,13 +245,18 @@ def _may_meet_a_condition(release: Release, counters: dict, now) -> bool:
 def _act(release: Release, target: ReleaseTarget, report: DeploymentReport, now) -> str:
     """Apply a report to the target and the locked release; return why it was not acted on."""
     if not _acts_on(release, target, report.kind):
-        target.last_report_at, target.detail = now, report.detail
-        if (
-            release.state in HALTED_RELEASE_STATES
-            and target.installation_state in HALTABLE_INSTALLATION_STATES
-        ):
-            target.installation_state = IS.HALTED  # skipped by the halt while this report ran
-        target.save(update_fields=["last_report_at", "detail", "installation_state"])
+        if _records_late(release, target, report.kind):
+            # The target did what it reports: it shows it, and the counters (the figures of the
+            # queue and the dashboards) with it. The halted release decides nothing from it.
+            installation.counters_bump(release, **_target_change(release, target, report, now))
+        else:
+            target.last_report_at, target.detail = now, report.detail
+            if (
+                release.state in HALTED_RELEASE_STATES
+                and target.installation_state in HALTABLE_INSTALLATION_STATES
+            ):
+                target.installation_state = IS.HALTED  # skipped by the halt while this report ran
+            target.save(update_fields=["last_report_at", "detail", "installation_state"])
         state = release.get_state_display().lower()
         if report.kind == ReportKind.DISTRIBUTION:
             return f"{release.number} is {state}: distribution reports are recorded, not acted on."
@@ -268,6 +273,19 @@ def _act(release: Release, target: ReleaseTarget, report: DeploymentReport, now)
     if due:
         _decide(release, due, now)
     return ""
+
+
+# A target that had started when its release halted: what it reports afterwards is recorded on it.
+_LATE_INSTALLATION_STATES = (IS.RUNNING, IS.FAILED, IS.SUCCEEDED)
+
+
+def _records_late(release: Release, target: ReleaseTarget, kind: str) -> bool:
+    """Whether a report the halted release does not act on still moves its target: a result of
+    a distribution, or of an installation that had started, while ops decide. Once the back-out
+    runs its targets are the back-out's."""
+    if release.state != ReleaseState.BACKOUT_REQUIRED or kind not in _STAGES:
+        return False
+    return kind == ReportKind.DISTRIBUTION or target.installation_state in _LATE_INSTALLATION_STATES
 
 
 @dataclass(frozen=True)
