@@ -9,7 +9,8 @@ from releases.models import BackoutOverride, Release, ReleaseTarget
 
 def backout_queue():
     """Releases waiting for a back-out decision (soonest deadline first) and those backing out,
-    with their open override request."""
+    with their open override request (``open_overrides``) and those withdrawn when the back-out
+    started (``withdrawn_overrides``)."""
     return (
         Release.objects.filter(state__in=[ReleaseState.BACKOUT_REQUIRED, ReleaseState.BACKING_OUT])
         .select_related("release_unit", "owner")
@@ -20,7 +21,14 @@ def backout_queue():
                     status=OverrideStatus.REQUESTED
                 ).select_related("requested_by"),
                 to_attr="open_overrides",
-            )
+            ),
+            Prefetch(
+                "overrides",
+                queryset=BackoutOverride.objects.filter(
+                    status=OverrideStatus.WITHDRAWN
+                ).select_related("requested_by"),
+                to_attr="withdrawn_overrides",
+            ),
         )
         .annotate(target_total=Count("targets"))
         .order_by("backout_deadline", "pk")
@@ -45,7 +53,7 @@ def override_list():
 def backout_queue_with_progress() -> list[Release]:
     """The back-out queue as the page and the API show it: ``backout_queue()`` with each
     release's ``progress`` (targets, installed, failed, halted, running, backing out, backed out,
-    back-out failed, to restore and the share restored) from one grouped count. Three queries."""
+    back-out failed, to restore and the share restored) from one grouped count. Four queries."""
     IS = InstallationState
     releases = list(backout_queue())
     counts: dict[int, dict[str, int]] = {}

@@ -1,6 +1,6 @@
 """The back-out's steps in the lifecycle table: approving it backs out every target that had
-started installing and returns the DHS reservations, and completes it at once when nothing needs
-undoing; an override of the back-out is only ever taken as the confirmation of a second person.
+started installing, returns the DHS reservations and withdraws an override request still waiting,
+and completes it at once when nothing needs undoing; an override of the back-out is only ever taken as the confirmation of a second person.
 
 What decides a back-out takes transitions and lives elsewhere: the failure conditions and the
 watchdog in ``failure_conditions``, the override's request and confirmation in ``overrides``."""
@@ -9,8 +9,9 @@ from dsl_dhs.choices import ReservationStatus
 from dsl_dhs.models import Reservation
 from dsl_dhs.services import reservation_return
 from releasemgmt.core.exceptions import DomainConflict
-from releases.choices import InstallationState
-from releases.models import Release
+from releasemgmt.core.services import audit_record
+from releases.choices import InstallationState, OverrideStatus
+from releases.models import BackoutOverride, Release
 
 IS = InstallationState
 
@@ -21,6 +22,33 @@ def backout_start(release: Release, by) -> None:
     touched = release.targets.filter(installation_state__in=[IS.RUNNING, IS.SUCCEEDED, IS.FAILED])
     touched.update(installation_state=IS.BACKING_OUT)
     _return_reservations(release, by)
+
+
+def overrides_withdraw(release: Release, by) -> None:
+    """After ``approve_backout`` (by ops, or by the system at the deadline): an override request
+    still waiting for its second person is withdrawn — the decision is taken — and each is
+    audited. Runs in the transition's transaction."""
+    waiting = list(
+        BackoutOverride.objects.select_for_update()
+        .filter(release=release, status=OverrideStatus.REQUESTED)
+        .select_related("requested_by")
+    )
+    if by is None:
+        why = "the decision deadline passed and the back-out started automatically"
+    else:
+        why = f"the back-out was approved by {by.get_username()}"
+    for override in waiting:
+        override.status = OverrideStatus.WITHDRAWN
+        override.save(update_fields=["status"])
+        audit_record(
+            actor=by,
+            action="release.override_withdrawn",
+            target=release,
+            before={"override": override.pk, "status": OverrideStatus.REQUESTED.value},
+            after={"override": override.pk, "status": OverrideStatus.WITHDRAWN.value},
+            reason=f"Override requested by {override.requested_by.get_username()} withdrawn: "
+            f"{why} before anyone confirmed it.",
+        )
 
 
 def backout_complete_at_once(release: Release) -> tuple[str, dict] | None:

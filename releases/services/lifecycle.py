@@ -114,7 +114,8 @@ TABLE: dict[str, Transition] = {
     "complete_installation": Transition(system=True),
     "require_backout": Transition(system=True),
     "approve_backout": Transition(
-        after=(backout.backout_start,), then=backout.backout_complete_at_once
+        after=(backout.backout_start, backout.overrides_withdraw),
+        then=backout.backout_complete_at_once,
     ),
     "override_backout": Transition(
         reason_required=True,

@@ -56,10 +56,18 @@ def backout_override_request(*, release: Release, by, reason: str) -> BackoutOve
 @transaction.atomic
 def backout_override_confirm(*, override: BackoutOverride, by) -> Release:
     """A second person with the override permission confirms: installation resumes (halted
-    targets are scheduled again) and the override is counted."""
+    targets are scheduled again) and the override is counted. A request withdrawn because the
+    back-out started is refused (409)."""
     override = (
         BackoutOverride.objects.select_for_update().select_related("release").get(pk=override.pk)
     )
+    if override.status == OverrideStatus.WITHDRAWN:
+        raise DomainConflict(
+            f"This override request was withdrawn: the back-out of {override.release.number} "
+            "started (approved by ops, or automatically at the decision deadline) before anyone "
+            "confirmed it. A running back-out cannot be overridden.",
+            extra={"state": override.release.state, "status": override.status},
+        )
     if override.status != OverrideStatus.REQUESTED:
         raise DomainConflict(f"This override is already {override.get_status_display().lower()}.")
     if override.requested_by_id == by.pk:

@@ -1,14 +1,21 @@
 """Issue #12: no dead ends and figures that match the targets — results reported after the halt,
 retrying failed targets after an override, override requests withdrawn by the back-out."""
 
+from datetime import timedelta
+
 import pytest
+from django.urls import reverse
 
 from releasemgmt.core.exceptions import DomainConflict
+from releasemgmt.core.models import AuditEvent
 from releases import selectors, services
 from releases.choices import InstallationState as IS
+from releases.choices import OverrideStatus
 from releases.choices import ReleaseState as S
 from releases.models import FailureCondition, ReleaseTarget
+from releases.services import failure_conditions, overrides
 from tests.releases.test_deployment import make_release, report
+from tests.releases.test_pages_deployment import text_of
 
 pytestmark = pytest.mark.django_db
 
@@ -85,3 +92,95 @@ def test_a_late_success_is_backed_out_like_any_other(role_user):
     )
     # the three failed, the late success and the one still running are undone; the halted not
     assert release.targets.filter(installation_state=IS.BACKING_OUT).count() == 5
+
+
+# An override request still waiting when the back-out starts is withdrawn.
+
+
+def requested_override(release, ops):
+    return overrides.backout_override_request(
+        release=release, by=ops, reason="The failing hosts are lab boxes; production is fine."
+    )
+
+
+def test_approving_the_backout_withdraws_the_waiting_override_request(role_user):
+    # given: a halted release with an override request waiting for a second person
+    release, _ = halted_with_running(running=2)
+    asking, approving, confirming = role_user("ops"), role_user("ops"), role_user("ops")
+    override = requested_override(release, asking)
+
+    # when: another ops person approves the back-out
+    services.release_transition(release=release, name="approve_backout", by=approving)
+
+    # then: the request is withdrawn, audited, and can no longer be confirmed
+    override.refresh_from_db()
+    assert override.status == OverrideStatus.WITHDRAWN
+    event = AuditEvent.objects.get(action="release.override_withdrawn")
+    assert (event.actor, event.object_id) == (approving, str(release.pk))
+    assert event.after == {"override": override.pk, "status": "withdrawn"}
+    assert asking.username in event.reason and "approved" in event.reason
+    with pytest.raises(DomainConflict) as refused:
+        overrides.backout_override_confirm(override=override, by=confirming)
+    assert "withdrawn" in refused.value.message
+    assert "back-out" in refused.value.message
+    release.refresh_from_db()
+    assert release.state == S.BACKING_OUT
+
+
+def test_the_deadline_starting_the_backout_withdraws_the_waiting_override_request(role_user):
+    release, _ = halted_with_running(running=2)
+    override = requested_override(release, role_user("ops"))
+
+    failure_conditions.watchdog(now=release.backout_deadline + timedelta(seconds=1))
+
+    override.refresh_from_db()
+    assert override.status == OverrideStatus.WITHDRAWN
+    event = AuditEvent.objects.get(action="release.override_withdrawn")
+    assert event.actor_name == "system" and "deadline" in event.reason
+    assert not selectors.backout_queue_with_progress()[0].open_overrides
+
+
+def test_a_confirmed_override_is_not_withdrawn_later(role_user):
+    release, _ = halted_with_running(running=2)
+    override = requested_override(release, role_user("ops"))
+    overrides.backout_override_confirm(override=override, by=role_user("ops"))
+    override.refresh_from_db()
+    assert override.status == OverrideStatus.CONFIRMED
+    assert not AuditEvent.objects.filter(action="release.override_withdrawn").exists()
+
+
+def test_the_queue_and_the_release_page_show_the_withdrawn_override(client, role_user):
+    release, _ = halted_with_running(running=2)
+    asking, approving = role_user("ops"), role_user("ops")
+    override = requested_override(release, asking)
+    services.release_transition(release=release, name="approve_backout", by=approving)
+    client.force_login(approving)
+
+    queue = text_of(client.get(reverse("releases:backout-queue")))
+    page = text_of(client.get(reverse("releases:release-detail", args=[release.pk])))
+
+    for text in (queue, page):
+        assert f"{asking.username}'s override request was withdrawn" in text or (
+            f"The override requested by {asking.username}" in text and "was withdrawn" in text
+        )
+    assert "Confirm override" not in queue
+    # confirming it from the page answers 409 with the reason
+    response = client.post(
+        reverse("releases:override-confirm", args=[release.pk, override.pk]),
+        {"origin": "release"},
+    )
+    assert response.status_code == 409
+    assert "withdrawn" in text_of(response)
+
+
+def test_confirming_a_withdrawn_override_over_the_api_is_409(api_client, role_user):
+    release, _ = halted_with_running(running=2)
+    override = requested_override(release, role_user("ops"))
+    services.release_transition(release=release, name="approve_backout", by=role_user("ops"))
+    api_client.force_authenticate(role_user("ops"))
+    response = api_client.post(reverse("releases-deployment:override-confirm", args=[override.pk]))
+    assert response.status_code == 409
+    assert "withdrawn" in response.json()["detail"]
+    listed = api_client.get(reverse("releases-deployment:backout-queue")).json()
+    rows = listed["results"] if isinstance(listed, dict) else listed
+    assert all(row["open_override"] is None for row in rows)
