@@ -73,7 +73,7 @@ def test_full_estate(dsl_names):
         current.filter(ci__identifier__startswith="bill-").values_list(
             "version__product__name", "version__version"
         )
-    ) == {("Billing Service", "3.5.0")}
+    ) == {("Billing Service", "3.5.0"), ("Oracle Database", "19.21")}
     assert current.filter(ci__identifier__startswith="web-", version__version="1.26.2").count() == 6
     assert current.filter(ci__identifier__startswith="db-", version__version="19.21").count() == 4
     assert current.filter(ci__kind="workstation", version__version="2410").count() == 200
