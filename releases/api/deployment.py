@@ -209,6 +209,8 @@ class AgentWorkView(AgentEndpoint):
             return {
                 "target": target.pk,
                 "release": target.release.number,
+                # a retried installation is a new attempt: its report needs a new report_id
+                "attempt": target.attempts,
                 "artefacts": artefacts(target, attr),
                 "report": reverse(
                     f"releases-deployment:target-{report}", args=[target.pk], request=request
@@ -337,6 +339,45 @@ class InstallNowView(APIView):
             target=target, by=request.user, **body.validated_data
         )
         return Response(TargetSerializer(target).data)
+
+
+class RetryFailedResultSerializer(serializers.Serializer):
+    retried = serializers.IntegerField(help_text="How many failed installations run again now.")
+    state = serializers.CharField()
+    count_install_failed = serializers.IntegerField()
+
+
+class RetryFailedTargetsView(APIView):
+    """`POST /api/v1/releases/{id}/retry-failed-targets/`: run every failed installation of an
+    installing release again now, each a new attempt (`attempts`); the way on after an override."""
+
+    permission_classes = [CanViewRelease]
+
+    @extend_schema(
+        request=InstallNowSerializer,
+        responses={
+            200: RetryFailedResultSerializer,
+            409: OpenApiResponse(
+                ERROR, description="Not installing, nothing failed, or a freeze is in force."
+            ),
+            **errors(400, 404),
+        },
+    )
+    def post(self, request, pk):
+        release = get_object_or_404(Release, pk=pk)
+        body = InstallNowSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        retried = installation.release_retry_failed_targets(
+            release=release, by=request.user, **body.validated_data
+        )
+        release.refresh_from_db(fields=["state", "count_install_failed"])
+        return Response(
+            {
+                "retried": retried,
+                "state": release.state,
+                "count_install_failed": release.count_install_failed,
+            }
+        )
 
 
 class OverrideSerializer(serializers.ModelSerializer):

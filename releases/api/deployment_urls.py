@@ -35,6 +35,11 @@ urlpatterns = [
         "releases/<int:pk>/health-signals/", views.HealthSignalView.as_view(), name="health-signal"
     ),
     path(
+        "releases/<int:pk>/retry-failed-targets/",
+        views.RetryFailedTargetsView.as_view(),
+        name="retry-failed-targets",
+    ),
+    path(
         "releases/<int:pk>/overrides/", views.OverrideRequestView.as_view(), name="override-request"
     ),
     path(

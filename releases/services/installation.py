@@ -1,7 +1,8 @@
 """Distribution and installation: the steps of the lifecycle table that start them
 (``distribute``, ``install``), resume them (``override_backout``) and record their result in the
 CMDB (``close``); the installation plan in waves, the periodic picker of due installations, the
-manual trigger; and the release's progress counters, which only move in one UPDATE.
+manual trigger and the retry of failed installations; and the release's progress counters, which
+only move in one UPDATE.
 
 Takes no transition itself: reports, the failure conditions and the overrides do."""
 
@@ -140,6 +141,54 @@ def target_install_now(
         reason=freeze_override_reason,
     )
     return target
+
+
+@transaction.atomic
+def release_retry_failed_targets(*, release: Release, by, freeze_override_reason: str = "") -> int:
+    """Run every failed installation of an installing release again now, each a new attempt
+    (counted in ``attempts``): the way on after an override, or after failures that crossed no
+    condition. The retried targets leave the failure count; their new results count instead.
+    Needs ``deploy_release`` (403); 409 when the release is not installing or nothing failed;
+    during a freeze, the freeze-override permission and a reason (audited). One transaction with
+    the release locked; a target whose own report is in flight right now is left for the next
+    retry. Returns how many were released to run."""
+    if not by.has_perm("releases.deploy_release"):
+        raise DomainPermissionDenied("You do not have the permission to start installations.")
+    release = Release.objects.select_for_update().get(pk=release.pk)
+    if release.state != ReleaseState.INSTALLING:
+        raise DomainConflict(
+            f"{release.number} is {release.get_state_display().lower()}: failed installations "
+            "are retried only while it is installing.",
+            extra={"state": release.state},
+        )
+    now = timezone.now()
+    frozen = freezes_at(now, release=release)
+    if frozen:
+        require_freeze_override(by, freeze_override_reason, frozen, release)
+    # skip_locked: a report in flight holds its target and waits for the release (see reports)
+    failed = list(
+        ReleaseTarget.objects.select_for_update(skip_locked=True)
+        .filter(release=release, installation_state=IS.FAILED)
+        .order_by("pk")
+        .values_list("pk", "ci__identifier")
+    )
+    if not failed:
+        raise DomainConflict(
+            f"No installation of {release.number} has failed: there is nothing to retry.",
+            extra={"state": release.state},
+        )
+    ReleaseTarget.objects.filter(pk__in=[pk for pk, _ in failed]).update(
+        installation_state=IS.RUNNING, dispatched_at=now, attempts=F("attempts") + 1
+    )
+    counters_bump(release, count_install_failed=-len(failed))
+    audit_record(
+        actor=by,
+        action="release.retry_failed_targets",
+        target=release,
+        after={"targets": len(failed), "cis": [ci for _, ci in failed[:100]]},
+        reason=freeze_override_reason,
+    )
+    return len(failed)
 
 
 def installations_resume(release: Release, by) -> None:

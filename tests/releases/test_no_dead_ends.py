@@ -6,14 +6,14 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 
-from releasemgmt.core.exceptions import DomainConflict
+from releasemgmt.core.exceptions import DomainConflict, DomainPermissionDenied
 from releasemgmt.core.models import AuditEvent
 from releases import selectors, services
 from releases.choices import InstallationState as IS
 from releases.choices import OverrideStatus
 from releases.choices import ReleaseState as S
 from releases.models import FailureCondition, ReleaseTarget
-from releases.services import failure_conditions, overrides
+from releases.services import failure_conditions, installation, overrides
 from tests.releases.test_deployment import make_release, report
 from tests.releases.test_pages_deployment import text_of
 
@@ -184,3 +184,82 @@ def test_confirming_a_withdrawn_override_over_the_api_is_409(api_client, role_us
     listed = api_client.get(reverse("releases-deployment:backout-queue")).json()
     rows = listed["results"] if isinstance(listed, dict) else listed
     assert all(row["open_override"] is None for row in rows)
+
+
+# After a confirmed override the release goes on.
+
+
+def overridden(role_user, *, running=2, halted=0):
+    """A release halted by three failures with ``running`` installations under way (which then
+    succeed) and ``halted`` never started; an override requested and confirmed by two ops."""
+    release, under_way = halted_with_running(running=running, failing=3, halted=halted)
+    for target in under_way:
+        with pytest.raises(DomainConflict):
+            report(target, "succeeded")
+    override = requested_override(release, role_user("ops"))
+    return overrides.backout_override_confirm(override=override, by=role_user("ops"))
+
+
+def test_after_an_override_the_failed_targets_are_retried_and_the_release_completes(role_user):
+    # given: an override confirmed with every target either installed or failed: nothing runs
+    release = overridden(role_user, running=2)
+    assert release.state == S.INSTALLING
+    assert not release.targets.exclude(installation_state__in=[IS.SUCCEEDED, IS.FAILED]).exists()
+    manager = role_user("release_manager")
+
+    # when: the release manager retries the failed targets
+    retried = installation.release_retry_failed_targets(release=release, by=manager)
+
+    # then: each runs again as a new attempt, out of the failure count, audited
+    assert retried == 3
+    failed_before = release.targets.filter(attempts=2)
+    assert failed_before.count() == 3
+    assert set(failed_before.values_list("installation_state", flat=True)) == {IS.RUNNING}
+    release.refresh_from_db()
+    assert release.count_install_failed == 0
+    event = AuditEvent.objects.get(action="release.retry_failed_targets")
+    assert (event.actor, event.after["targets"]) == (manager, 3)
+    # and their agents see the work again and report the new attempt: the release completes
+    for target in failed_before:
+        report(target, "succeeded", report_id=f"retry-{target.pk}")
+    release.refresh_from_db()
+    assert (release.state, release.count_installed) == (S.INSTALLED, 5)
+
+
+def test_after_an_override_the_halted_waves_are_scheduled_again(role_user):
+    release = overridden(role_user, running=1, halted=4)
+    assert set(release.targets.filter(attempts=0).values_list("installation_state", flat=True)) == {
+        IS.SCHEDULED
+    }
+    assert installation.installations_dispatch_due() == 4
+
+
+def test_retrying_needs_the_permission_an_installing_release_and_a_failure(role_user):
+    release = overridden(role_user, running=1)
+    with pytest.raises(DomainPermissionDenied):
+        installation.release_retry_failed_targets(release=release, by=role_user("auditor"))
+    manager = role_user("release_manager")
+    installation.release_retry_failed_targets(release=release, by=manager)
+    with pytest.raises(DomainConflict, match="nothing to retry"):
+        installation.release_retry_failed_targets(release=release, by=manager)
+    halted, _ = halted_with_running(running=1)
+    with pytest.raises(DomainConflict, match="only while it is installing"):
+        installation.release_retry_failed_targets(release=halted, by=manager)
+
+
+def test_the_api_retries_failed_targets_and_agents_see_the_new_attempt(api_client, role_user):
+    release = overridden(role_user, running=1)
+    url = reverse("releases-deployment:retry-failed-targets", args=[release.pk])
+    api_client.force_authenticate(role_user("auditor"))
+    assert api_client.post(url).status_code == 403
+    api_client.force_authenticate(role_user("release_manager"))
+
+    response = api_client.post(url, {}, format="json")
+
+    assert response.status_code == 200
+    assert response.json() == {"retried": 3, "state": "installing", "count_install_failed": 0}
+    assert api_client.post(url).status_code == 409
+    retried = release.targets.filter(attempts=2).select_related("ci").first()
+    api_client.force_authenticate(role_user("integration"))
+    work = api_client.get(reverse("releases-deployment:agent-work"), {"ci": retried.ci.identifier})
+    assert [(w["target"], w["attempt"]) for w in work.json()["installations"]] == [(retried.pk, 2)]

@@ -2,8 +2,9 @@
 
 Each poll it sends a heartbeat (with its login count), fetches its work, downloads artefacts from
 the DSL and checks their SHA-256 before reporting the distribution, installs (here: waits, then
-succeeds or fails at --fail-rate) and backs out when told. Reports carry stable report ids, so a
-retry after a lost answer has no second effect."""
+succeeds or fails at --fail-rate) and backs out when told. Reports carry stable report ids (one
+per installation attempt), so a retry after a lost answer has no second effect, while a retried
+installation reports anew."""
 
 import hashlib
 import json
@@ -71,15 +72,15 @@ class Agent:
             reason = getattr(error, "reason", error)
             return 0, {"detail": f"cannot reach {self.server} ({reason})"}
 
-    def report(self, url: str, kind: str, target: int, status: str, detail: str):
+    def report(self, url: str, kind: str, target: int, status: str, detail: str, attempt=None):
+        # one id per attempt: a retried installation's result is a new report, not a repeat
+        report_id = f"{self.ci}:{target}:{kind}:{status}"
+        if attempt and attempt > 1:
+            report_id += f":{attempt}"
         code, body = self.call(
             "POST",
             url,
-            {
-                "status": status,
-                "detail": detail,
-                "report_id": f"{self.ci}:{target}:{kind}:{status}",
-            },
+            {"status": status, "detail": detail, "report_id": report_id},
         )
         self.out(
             f"{self.ci}: {kind} {status} for target {target} → {code} {body.get('detail', '')}"
@@ -131,6 +132,7 @@ class Agent:
                 item["target"],
                 "failed" if failed else "succeeded",
                 "installer exited with code 1603" if failed else "installed",
+                attempt=item.get("attempt"),
             )
             done += 1
         for item in work["backouts"]:
