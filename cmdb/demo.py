@@ -122,7 +122,7 @@ LICENCES = [
         "Oracle Database EE — processor",
         "Oracle Database Enterprise",
         LicenceMetric.PER_DEVICE,
-        8,
+        12,
         1,
         (-400, 700),
         "Oracle",

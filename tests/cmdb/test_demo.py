@@ -91,7 +91,7 @@ def test_full_estate(dsl_names):
     assert usage["Adobe Acrobat Pro — 2024"].is_expired
     assert usage["Endpoint Protection Suite — enterprise"].seats == 250
     oracle = usage["Oracle Database EE — processor"]
-    assert (oracle.metric, oracle.seats, oracle.seats_in_use) == ("per_device", 8, 4)
+    assert (oracle.metric, oracle.seats, oracle.seats_in_use) == ("per_device", 12, 9)
 
     open_kinds = set(
         Discrepancy.objects.filter(resolved_at__isnull=True).values_list("kind", flat=True)
