@@ -251,10 +251,28 @@ class ReleaseTransitionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class AvailableTransitionSerializer(serializers.Serializer):
+    """A transition the caller may ask for now (never one reserved to the system)."""
+
+    name = serializers.CharField()
+    ready = serializers.BooleanField(
+        help_text="Whether taking it now would succeed as far as can be told without taking it."
+    )
+    problems = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="What stops it now (empty when ready): the sentences a 409 would give.",
+    )
+    reason_required = serializers.BooleanField(help_text="A `reason` must be given (400 without).")
+
+
 class ReleaseDetailSerializer(ReleaseListSerializer):
     """One release as the API shows it: state is read-only (it moves only by transitions)."""
 
-    available_transitions = serializers.SerializerMethodField()
+    available_transitions = serializers.SerializerMethodField(
+        help_text="What the caller can do now: each transition they may ask for from this state "
+        "(never one reserved to the system), whether it is `ready` and, when not, its "
+        "`problems` — the sentences a 409 would give."
+    )
     items = ReleaseItemSerializer(many=True, read_only=True)
     targets = serializers.SerializerMethodField(
         help_text=f"The first {TARGETS_SHOWN} targets by CI identifier; `target_count` is the "
@@ -315,8 +333,8 @@ class ReleaseDetailSerializer(ReleaseListSerializer):
         url = reverse("releases-deployment:target-list", request=self.context.get("request"))
         return f"{url}?release={release.pk}"
 
-    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
-    def get_available_transitions(self, release) -> list[str]:
+    @extend_schema_field(AvailableTransitionSerializer(many=True))
+    def get_available_transitions(self, release) -> list[dict]:
         request = self.context.get("request")
         return available_transitions(release, request.user if request else None)
 
@@ -344,5 +362,7 @@ class TransitionRequestSerializer(serializers.Serializer):
 class TransitionRefusedSerializer(serializers.Serializer):
     detail = serializers.CharField()
     state = serializers.CharField()
-    available_transitions = serializers.ListField(child=serializers.CharField())
+    available_transitions = AvailableTransitionSerializer(
+        many=True, help_text="What the caller can do instead, each with what stops it."
+    )
     problems = serializers.ListField(child=serializers.CharField(), required=False)

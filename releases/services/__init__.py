@@ -13,6 +13,7 @@ from releases.services.lifecycle import (
     condition_problems,
     release_transition,
     transition_permission,
+    transition_problems,
     transitions_from,
 )
 from releases.services.planning import (
@@ -52,5 +53,6 @@ __all__ = [
     "run_verification",
     "test_item_sign_off",
     "transition_permission",
+    "transition_problems",
     "transitions_from",
 ]

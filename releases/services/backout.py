@@ -65,12 +65,20 @@ def _return_reservations(release: Release, by) -> None:
         reservation_return(reservation=reservation, by=by, note=f"{release.number} backed out")
 
 
+TWO_PEOPLE = (
+    "An override needs two people: request it with a reason (POST /api/v1/releases/{id}/overrides/); "
+    "another person with the override permission confirms it (POST /api/v1/overrides/{id}/confirm/)."
+)
+
+
+def backout_override_problems(release: Release, by=None) -> list[str]:
+    """What the guard of ``override_backout`` refuses a person asking for it by name: always
+    (only a confirmation takes it). Read only."""
+    return [TWO_PEOPLE] if by is not None else []
+
+
 def backout_override_confirmed_only(release: Release, *, by, reason: str, details: dict) -> None:
     """Guard of ``override_backout``: it is taken only by ``overrides.backout_override_confirm`` — a
     second person confirming someone else's written request — never directly by one person."""
     if by is not None and not details.get("override"):
-        raise DomainConflict(
-            "An override needs two people: request it with a reason (POST /api/v1/releases/{id}/overrides/); "
-            "another person with the override permission confirms it (POST /api/v1/overrides/{id}/confirm/).",
-            extra={"state": release.state},
-        )
+        raise DomainConflict(TWO_PEOPLE, extra={"state": release.state})

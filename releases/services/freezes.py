@@ -1,7 +1,8 @@
 """Freeze windows: which apply to a release, declaring one, and the guard of ``install``
 (installation may not start, nor be scheduled, inside one without an emergency override).
 
-A step of the lifecycle table (``install_freeze_check``); takes no transition itself."""
+A step of the lifecycle table (``install_freeze_check``, and what it refuses, read only:
+``install_freeze_problems``); takes no transition itself."""
 
 from datetime import datetime
 
@@ -85,13 +86,36 @@ def install_freezes(release: Release) -> list[FreezeWindow]:
     )
 
 
+def _no_window(release: Release) -> str:
+    return f"{release.number} has no installation window."
+
+
+def _frozen(release: Release, frozen) -> str:
+    names = "; ".join(
+        f"{w.reason} ({w.start:%Y-%m-%d %H:%M}–{w.end:%Y-%m-%d %H:%M} UTC)" for w in frozen
+    )
+    return (
+        f"The installation window of {release.number} overlaps a freeze: {names}. "
+        "An emergency override needs the freeze-override permission and a reason."
+    )
+
+
+def install_freeze_problems(release: Release, by=None) -> list[str]:
+    """What the guard of ``install`` refuses now (no window, or a freeze over it), in the words
+    of its refusal; read only, so a page or the API can say it before anyone asks."""
+    if release.installation_start is None or release.installation_end is None:
+        return [_no_window(release)]
+    frozen = install_freezes(release)
+    return [_frozen(release, frozen)] if frozen else []
+
+
 def install_freeze_check(release: Release, *, by, reason: str, details: dict) -> None:
     """Guard of ``install``: installation may not start, nor be scheduled, inside a freeze window
     (409 naming it). An emergency install (``details["freeze_override"]``, see
     ``overrides.release_install_with_freeze_override``) is the exception: it needs a freeze that
     applies (409 otherwise), the freeze-override permission and a reason, and is audited."""
     if release.installation_start is None or release.installation_end is None:
-        raise DomainConflict(f"{release.number} has no installation window.")
+        raise DomainConflict(_no_window(release))
     frozen = install_freezes(release)
     if details.get("freeze_override"):
         if not frozen:
@@ -103,14 +127,7 @@ def install_freeze_check(release: Release, *, by, reason: str, details: dict) ->
         require_freeze_override(by, reason, frozen, release)
         return
     if frozen:
-        names = "; ".join(
-            f"{w.reason} ({w.start:%Y-%m-%d %H:%M}–{w.end:%Y-%m-%d %H:%M} UTC)" for w in frozen
-        )
-        raise DomainConflict(
-            f"The installation window of {release.number} overlaps a freeze: {names}. "
-            "An emergency override needs the freeze-override permission and a reason.",
-            extra={"freezes": [w.pk for w in frozen]},
-        )
+        raise DomainConflict(_frozen(release, frozen), extra={"freezes": [w.pk for w in frozen]})
 
 
 def require_freeze_override(by, reason: str, frozen, release) -> None:

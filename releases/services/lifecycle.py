@@ -40,6 +40,8 @@ from releases.services import (
 )
 from releases.webhooks import callbacks
 
+# (release, by) -> what the guard would refuse now, in its words: read only, no side effect.
+Problems = Callable[[Release, object], list[str]]
 # (release, by) -> None: work on other rows, inside the transition's transaction.
 Step = Callable[[Release, object], None]
 # (release, *, by, reason, details) -> None: refuses (raises) before anything changes.
@@ -61,6 +63,8 @@ class Transition:
     reason_required: bool = False
     # Refuses before anything changes, after the state is checked.
     guard: Guard | None = None
+    # What the guard refuses now, read without side effects (what ``available_transitions`` says).
+    guard_problems: Problems | None = None
     # Before the conditions are checked (they may read what these create).
     before: tuple[Step, ...] = ()
     # After the state moved, the timeline and the audit event are written.
@@ -109,7 +113,9 @@ TABLE: dict[str, Transition] = {
     "distribute": Transition(after=(installation.distribution_start,)),
     "complete_distribution": Transition(system=True),
     "install": Transition(
-        guard=freezes.install_freeze_check, after=(installation.installations_start,)
+        guard=freezes.install_freeze_check,
+        guard_problems=freezes.install_freeze_problems,
+        after=(installation.installations_start,),
     ),
     "complete_installation": Transition(system=True),
     "require_backout": Transition(system=True),
@@ -120,6 +126,7 @@ TABLE: dict[str, Transition] = {
     "override_backout": Transition(
         reason_required=True,
         guard=backout.backout_override_confirmed_only,
+        guard_problems=backout.backout_override_problems,
         after=(installation.installations_resume,),
     ),
     "complete_backout": Transition(system=True),
@@ -131,8 +138,9 @@ TABLE: dict[str, Transition] = {
 # (for the states that matter to it).
 AFTER_EVERY = (callbacks.callbacks_on_transition,)
 
-# Transitions a person may ask for by name (API and pages). System transitions are in the same
-# list but need `releases.system_transition`, which no role holds: only services take them.
+# Transitions that may be asked for by name (API and pages). System transitions are in the same
+# list but need `releases.system_transition`, which no role holds, and are never offered to a
+# person (not even a superuser): only services take them.
 TRANSITIONS: tuple[str, ...] = tuple(TABLE)
 REASON_REQUIRED = frozenset(name for name, row in TABLE.items() if row.reason_required)
 
@@ -154,16 +162,39 @@ def transitions_from(state: str) -> list[str]:
     return [name for name in TRANSITIONS if state in _sources(name)]
 
 
-def available_transitions(release: Release, user) -> list[str]:
-    """Transitions from the release's state that ``user`` holds the permission for (conditions
-    not checked: the buttons show, and a refusal says what is missing)."""
-    if user is None:
-        return transitions_from(release.state)
-    return [
-        name
-        for name in transitions_from(release.state)
-        if user.has_perm(transition_permission(name))
-    ]
+def available_transitions(release: Release, user) -> list[dict]:
+    """What ``user`` can do now: each transition from the release's state that they hold the
+    permission for — system transitions never, for a person — as ``{"name", "ready",
+    "problems", "reason_required"}``. ``problems`` (empty when ready) are the sentences a 409
+    would give: what its guard refuses and the unmet conditions. ``user=None`` is the system.
+    Reads only."""
+    names = transitions_from(release.state)
+    if user is not None:
+        names = [
+            name
+            for name in names
+            if not TABLE[name].system and user.has_perm(transition_permission(name))
+        ]
+    items = []
+    for name in names:
+        problems = transition_problems(release, name, by=user)
+        items.append(
+            {
+                "name": name,
+                "ready": not problems,
+                "problems": problems,
+                "reason_required": TABLE[name].reason_required,
+            }
+        )
+    return items
+
+
+def transition_problems(release: Release, name: str, *, by=None) -> list[str]:
+    """What stops ``name`` now for ``by``, read without side effects: what its guard refuses (where
+    the table says so) and its unmet conditions, in the words of the refusal."""
+    row = _row(name)
+    problems = list(row.guard_problems(release, by)) if row.guard_problems is not None else []
+    return problems + condition_problems(release, name)
 
 
 def condition_problems(release: Release, name: str) -> list[str]:

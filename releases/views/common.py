@@ -28,27 +28,20 @@ def get_release(pk: int, *, with_targets: bool = True) -> Release:
         raise Http404("No such release.") from None
 
 
-def _transitions(release: Release, user, *, install_freezes=()) -> list[dict]:
-    """The transitions ``user`` may take now, each with what would stop it (shown before the
-    click) and whether it needs a reason. The back-out decision is not among them: it has its
-    own panel (approve, or request an override that a second person confirms)."""
-    rows = []
-    for name in services.available_transitions(release, user):
-        if name in DECIDED_IN_PANEL:
-            continue
-        problems = services.condition_problems(release, name)
-        if name == "install" and install_freezes:
-            problems = [*problems, panels.freeze_problem(release, install_freezes)]
-        rows.append(
-            {
-                "name": name,
-                "label": transition_label(name),
-                "problems": problems,
-                "reason_required": name in services.REASON_REQUIRED,
-                "help": (getattr(Release, name).__doc__ or "").strip().split("\n")[0],
-            }
-        )
-    return rows
+def _transitions(release: Release, user) -> list[dict]:
+    """What ``user`` can do now (``services.available_transitions``): each transition with
+    whether it is ready and, when not, what stops it — shown before the click, the button
+    disabled — and whether it needs a reason. The back-out decision is not among them: it has
+    its own panel (approve, or request an override that a second person confirms)."""
+    return [
+        {
+            **item,
+            "label": transition_label(item["name"]),
+            "help": (getattr(Release, item["name"]).__doc__ or "").strip().split("\n")[0],
+        }
+        for item in services.available_transitions(release, user)
+        if item["name"] not in DECIDED_IN_PANEL
+    ]
 
 
 def _can_edit(release: Release, user) -> bool:
@@ -83,7 +76,7 @@ def render_detail(
     context = {
         "release": release,
         "diff": selectors.baseline_diff(release),
-        "transitions": _transitions(release, request.user, install_freezes=install_freezes),
+        "transitions": _transitions(release, request.user),
         "tests_done": sum(
             item.result in (TestResult.PASSED, TestResult.WAIVED)
             for item in release.test_scope.all()
@@ -125,7 +118,7 @@ def error_box(error: DomainError, title: str) -> dict:
         "title": title,
         "message": message,
         "problems": problems,
-        "available": [transition_label(name) for name in available],
+        "available": [transition_label(item["name"]) for item in available],
     }
 
 

@@ -57,13 +57,6 @@ TARGETS_PER_PAGE = 50
 TARGET_QUERY_KEYS = ("state", "distribution", "page")
 
 
-def freeze_problem(release: Release, freezes) -> str:
-    names = "; ".join(
-        f"{w.reason} ({w.start:%Y-%m-%d %H:%M}–{w.end:%Y-%m-%d %H:%M} UTC)" for w in freezes
-    )
-    return f"The installation window overlaps a freeze: {names}."
-
-
 def install_freezes(release: Release) -> list[FreezeWindow]:
     """Freezes that would refuse ``install`` now (only asked while the release is distributed):
     while there are any, and only then, the emergency install is offered."""

@@ -331,7 +331,7 @@ def test_install_refused_by_a_freeze_offers_the_emergency_override(client, manag
     installer = with_perm(with_perm(UserFactory(), "view_release"), "deploy_release")
     client.force_login(installer)  # may install, may not override a freeze
     page = text_of(client.get(detail(release)))
-    assert "The installation window overlaps a freeze: Year-end freeze" in page
+    assert f"The installation window of {release.number} overlaps a freeze: Year-end freeze" in page
     assert "Install despite the freeze (emergency)" not in page
     refused = client.post(reverse("releases:release-transition", args=[release.pk, "install"]))
     assert refused.status_code == 409 and "Year-end freeze" in text_of(refused)
