@@ -59,6 +59,11 @@ urlpatterns = [
         name="target-install-now",
     ),
     path(
+        "<int:pk>/retry-failed-targets/",
+        deployment.release_retry_failed,
+        name="release-retry-failed",
+    ),
+    path(
         "<int:pk>/install-despite-freeze/",
         deployment.install_despite_freeze,
         name="install-despite-freeze",

@@ -2,7 +2,7 @@
 per concern, as in ``releases.services``:
 
 - ``releases``: the release list and its state counts, a release's page, the pipeline, changes;
-- ``deployment``: an agent's work, a release's progress;
+- ``deployment``: an agent's work, a release's progress and what happens next;
 - ``backout``: the back-out queue, the badge, the overrides.
 """
 
@@ -12,7 +12,12 @@ from releases.selectors.backout import (
     backout_waiting,
     override_list,
 )
-from releases.selectors.deployment import DOWNLOAD_STATES, agent_work, release_progress
+from releases.selectors.deployment import (
+    DOWNLOAD_STATES,
+    agent_work,
+    installation_outlook,
+    release_progress,
+)
 from releases.selectors.releases import (
     baseline_diff,
     change_request_list,
@@ -30,6 +35,7 @@ __all__ = [
     "backout_waiting",
     "baseline_diff",
     "change_request_list",
+    "installation_outlook",
     "override_list",
     "pipeline",
     "release_detail",

@@ -1,14 +1,17 @@
-"""Reads for deployment: an agent's work and a release's progress."""
+"""Reads for deployment: an agent's work, a release's progress and what happens next while it
+installs."""
 
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, Min, Prefetch, Q
 
 from releases.choices import (
     DistributionState,
+    InstallationMode,
     InstallationState,
     ItemKind,
+    OverrideStatus,
     ReleaseState,
 )
-from releases.models import Release, ReleaseItem, ReleaseTarget
+from releases.models import BackoutOverride, Release, ReleaseItem, ReleaseTarget
 
 DOWNLOAD_STATES = (ReleaseState.DISTRIBUTING, ReleaseState.DISTRIBUTED, ReleaseState.INSTALLING)
 
@@ -85,3 +88,47 @@ def release_progress(release: Release) -> dict:
         "backout_failed": release.count_backout_failed,
         "by_installation_state": by_install,
     }
+
+
+def installation_outlook(release: Release, progress: dict) -> dict | None:
+    """What happens next while the release installs (``None`` otherwise), from its ``progress``
+    (``release_progress``) and two small queries: the override it resumed after, if any; how
+    many run, are scheduled (with the next due wave), wait for their users to log off or for a
+    manual trigger, and have failed (they run again only when retried); and whether nothing
+    more happens by itself."""
+    if release.state != ReleaseState.INSTALLING:
+        return None
+    by_state = progress["by_installation_state"]
+    IS = InstallationState
+    override = None
+    if release.backout_required_at is not None:  # back in `installing` only through an override
+        override = (
+            BackoutOverride.objects.filter(release=release, status=OverrideStatus.CONFIRMED)
+            .select_related("requested_by", "confirmed_by")
+            .order_by("-confirmed_at", "-pk")
+            .first()
+        )
+    scheduled = by_state.get(IS.SCHEDULED, 0)
+    upcoming = (
+        release.targets.filter(installation_state=IS.SCHEDULED).aggregate(
+            due=Min("due_at"), wave=Min("wave")
+        )
+        if scheduled
+        else {"due": None, "wave": None}
+    )
+    pending = by_state.get(IS.PENDING, 0)
+    outlook = {
+        "override": override,
+        "running": by_state.get(IS.RUNNING, 0),
+        "scheduled": scheduled,
+        "next_due": upcoming["due"],
+        "next_wave": upcoming["wave"],
+        "waiting": by_state.get(IS.WAITING, 0),
+        "manual": pending if release.installation_mode == InstallationMode.MANUAL else 0,
+        "failed": by_state.get(IS.FAILED, 0),
+        "window_end": release.installation_end,
+    }
+    outlook["stalled"] = not any(
+        outlook[key] for key in ("running", "scheduled", "waiting", "manual")
+    )
+    return outlook

@@ -71,6 +71,10 @@ def render_detail(
         for item in release.test_scope.all()
     ]
     install_freezes = panels.install_freezes(release)
+    deployment = panels.deployment_card(request, release, request.GET)
+    outlook = (
+        selectors.installation_outlook(release, deployment["progress"]) if deployment else None
+    )
     if release.state == ReleaseState.BACKOUT_REQUIRED:
         panels.attach_decision(release, decision_forms)
     context = {
@@ -92,7 +96,9 @@ def render_detail(
         "timeline": release.transitions.all(),
         "targets": release.targets.select_related("ci").order_by("ci__identifier")[:TARGETS_LISTED],
         "target_total": release.targets.count(),
-        "deployment": panels.deployment_card(request, release, request.GET),
+        "deployment": deployment,
+        "outlook": outlook,
+        "retry_form": panels.retry_form(release, request.user) if outlook else None,
         "verification": panels.verification_summary(release),
         "install_freezes": install_freezes,
         "emergency_form": (

@@ -100,5 +100,7 @@ def backout_override_confirm(request, pk, override_pk):
         request,
         pk,
         f"{release.number}: override confirmed — {release.get_state_display().lower()} again "
-        f"(requested by {override.requested_by.get_username()}).",
+        f"(requested by {override.requested_by.get_username()}). Halted targets are scheduled "
+        "again; failed ones run again only when retried (the release page says what happens "
+        "next).",
     )

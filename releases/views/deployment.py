@@ -1,5 +1,5 @@
-"""Deployment: the progress card's refresh, install now on one target, the emergency install
-during a freeze. The card itself is built in ``panels``."""
+"""Deployment: the progress card's refresh, install now on one target, retrying the failed
+installations, the emergency install during a freeze. The card itself is built in ``panels``."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -59,6 +59,28 @@ def target_install_now(request, pk, target_pk):
         "up on its next poll.",
     )
     return redirect(_back_to_targets(pk, request.POST))
+
+
+@require_POST
+@permission_required("releases.deploy_release", raise_exception=True)
+def release_retry_failed(request, pk):
+    """Run every failed installation again now, a new attempt each (during a freeze, with the
+    freeze-override permission and a reason). A refusal shows the service's message (409)."""
+    release = get_object_or_404(Release, pk=pk)
+    form = InstallNowForm(request.POST)
+    reason = form.cleaned_data["freeze_override_reason"] if form.is_valid() else ""
+    try:
+        retried = installation.release_retry_failed_targets(
+            release=release, by=request.user, freeze_override_reason=reason
+        )
+    except DomainError as error:
+        return refused(request, pk, error, "Retry of the failed targets refused")
+    messages.success(
+        request,
+        f"{release.number}: {retried} failed installation{'s' if retried != 1 else ''} run "
+        "again now, a new attempt each: their agents pick them up on their next poll.",
+    )
+    return redirect("releases:release-detail", pk=pk)
 
 
 @require_POST

@@ -52,7 +52,8 @@ LIVE_STATES = frozenset(
     }
 )
 BACKOUT_STATES = frozenset({S.BACKOUT_REQUIRED, S.BACKING_OUT, S.BACKED_OUT})
-INSTALLABLE_NOW = frozenset({IS.PENDING, IS.SCHEDULED, IS.WAITING})
+# A failed one runs again as a new attempt ("Retry").
+INSTALLABLE_NOW = frozenset({IS.PENDING, IS.SCHEDULED, IS.WAITING, IS.FAILED})
 TARGETS_PER_PAGE = 50
 TARGET_QUERY_KEYS = ("state", "distribution", "page")
 
@@ -63,6 +64,17 @@ def install_freezes(release: Release) -> list[FreezeWindow]:
     if release.state != S.DISTRIBUTED:
         return []
     return freezes.install_freezes(release)
+
+
+def retry_form(release: Release, user) -> dict | None:
+    """The "Retry failed targets" form, for those who may start installations while the release
+    installs; during a freeze only for those who may override it, with a reason."""
+    if release.state != S.INSTALLING or not user.has_perm("releases.deploy_release"):
+        return None
+    frozen = bool(freezes.freezes_at(timezone.now(), release=release))
+    if frozen and not user.has_perm("releases.override_freeze"):
+        return None
+    return {"needs_reason": frozen}
 
 
 def target_query(params) -> str:

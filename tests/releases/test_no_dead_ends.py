@@ -263,3 +263,58 @@ def test_the_api_retries_failed_targets_and_agents_see_the_new_attempt(api_clien
     api_client.force_authenticate(role_user("integration"))
     work = api_client.get(reverse("releases-deployment:agent-work"), {"ci": retried.ci.identifier})
     assert [(w["target"], w["attempt"]) for w in work.json()["installations"]] == [(retried.pk, 2)]
+
+
+def test_the_release_page_says_what_happens_next_after_an_override_and_retries(client, role_user):
+    # given: an override confirmed with every target installed or failed
+    release = overridden(role_user, running=2)
+    url = reverse("releases:release-detail", args=[release.pk])
+    client.force_login(role_user("auditor"))
+    assert "Retry 3 failed targets" not in text_of(client.get(url))
+    manager = role_user("release_manager")
+    client.force_login(manager)
+
+    # when: the release manager opens the release
+    text = text_of(client.get(url))
+
+    # then: the page says it resumed after the override, what happens next, and offers the retry
+    assert "Installation resumed after the override" in text
+    assert "What happens next" in text
+    assert "3 installations failed" in text
+    assert "until then nothing else happens and the release cannot complete" in text
+    assert "Nothing you may do at this step" not in text
+    assert "Retry 3 failed targets" in text
+
+    # when: they retry
+    response = client.post(reverse("releases:release-retry-failed", args=[release.pk]))
+
+    # then: the failed installations run again, a new attempt each
+    assert response.status_code == 302
+    assert release.targets.filter(installation_state=IS.RUNNING, attempts=2).count() == 3
+    text = text_of(client.get(response["Location"]))
+    assert "3 failed installations run again" in text
+    assert "3 installations running" in text
+
+
+def test_retrying_with_nothing_failed_is_409_on_the_page(client, role_user):
+    release = overridden(role_user, running=1)
+    client.force_login(role_user("release_manager"))
+    url = reverse("releases:release-retry-failed", args=[release.pk])
+    client.post(url)
+    response = client.post(url)
+    assert response.status_code == 409
+    assert "nothing to retry" in text_of(response)
+    client.force_login(role_user("auditor"))
+    assert client.post(url).status_code == 403
+
+
+def test_a_failed_target_has_its_own_retry_in_the_targets_table(client, role_user):
+    release = overridden(role_user, running=1)
+    failed = release.targets.filter(installation_state=IS.FAILED).select_related("ci").first()
+    client.force_login(role_user("release_manager"))
+    html = client.get(reverse("releases:release-detail", args=[release.pk])).content.decode()
+    assert f'aria-label="Retry on {failed.ci.identifier}"' in html
+    response = client.post(reverse("releases:target-install-now", args=[release.pk, failed.pk]), {})
+    assert response.status_code == 302
+    failed.refresh_from_db()
+    assert (failed.installation_state, failed.attempts) == (IS.RUNNING, 2)
