@@ -9,7 +9,7 @@ Takes no transition itself: reports, the failure conditions and the overrides do
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from cmdb.choices import InstallSource
@@ -43,10 +43,12 @@ def installations_start(release: Release, by) -> None:
     schedule_installations(release)
 
 
-def schedule_installations(release: Release, *, now: datetime | None = None) -> int:
+def schedule_installations(
+    release: Release, *, now: datetime | None = None, first_wave: int = 1
+) -> int:
     """Give every pending target its installation plan in bulk: due times in waves inside the
-    window (scheduled mode), waiting for its login count (condition mode), or left for a manual
-    trigger. One UPDATE per wave."""
+    window (scheduled mode; numbered from ``first_wave``, due from now at the earliest), waiting
+    for its login count (condition mode), or left for a manual trigger. One UPDATE per wave."""
     now = now or timezone.now()
     pending = release.targets.filter(installation_state=IS.PENDING)
     if release.installation_mode == InstallationMode.CONDITION:
@@ -56,8 +58,8 @@ def schedule_installations(release: Release, *, now: datetime | None = None) -> 
     ids = list(pending.order_by("ci__identifier").values_list("pk", flat=True))
     size = release.wave_size or len(ids) or 1
     start = max(release.installation_start or now, now)
-    for wave, first in enumerate(range(0, len(ids), size), start=1):
-        due = start + timedelta(minutes=release.wave_interval_minutes * (wave - 1))
+    for wave, first in enumerate(range(0, len(ids), size), start=first_wave):
+        due = start + timedelta(minutes=release.wave_interval_minutes * (wave - first_wave))
         ReleaseTarget.objects.filter(pk__in=ids[first : first + size]).update(
             installation_state=IS.SCHEDULED, due_at=due, wave=wave
         )
@@ -192,9 +194,14 @@ def release_retry_failed_targets(*, release: Release, by, freeze_override_reason
 
 
 def installations_resume(release: Release, by) -> None:
-    """After ``override_backout``: halted targets are scheduled again."""
+    """After ``override_backout``: halted targets are scheduled again, as the next waves after
+    those that had started (the first due now); failed ones run again only when retried
+    (``release_retry_failed_targets``)."""
+    started = release.targets.exclude(installation_state__in=[IS.HALTED, IS.PENDING]).aggregate(
+        last=Max("wave")
+    )["last"]
     release.targets.filter(installation_state=IS.HALTED).update(installation_state=IS.PENDING)
-    schedule_installations(release)
+    schedule_installations(release, first_wave=(started or 0) + 1)
 
 
 def release_record_in_cmdb(release: Release, by) -> None:

@@ -12,7 +12,7 @@ from releases import selectors, services
 from releases.choices import InstallationState as IS
 from releases.choices import OverrideStatus
 from releases.choices import ReleaseState as S
-from releases.models import FailureCondition, ReleaseTarget
+from releases.models import FailureCondition, Release, ReleaseTarget
 from releases.services import failure_conditions, installation, overrides
 from tests.releases.test_deployment import make_release, report
 from tests.releases.test_pages_deployment import text_of
@@ -189,10 +189,12 @@ def test_confirming_a_withdrawn_override_over_the_api_is_409(api_client, role_us
 # After a confirmed override the release goes on.
 
 
-def overridden(role_user, *, running=2, halted=0):
+def overridden(role_user, *, running=2, halted=0, **plan):
     """A release halted by three failures with ``running`` installations under way (which then
     succeed) and ``halted`` never started; an override requested and confirmed by two ops."""
     release, under_way = halted_with_running(running=running, failing=3, halted=halted)
+    if plan:
+        Release.objects.filter(pk=release.pk).update(**plan)
     for target in under_way:
         with pytest.raises(DomainConflict):
             report(target, "succeeded")
@@ -226,12 +228,20 @@ def test_after_an_override_the_failed_targets_are_retried_and_the_release_comple
     assert (release.state, release.count_installed) == (S.INSTALLED, 5)
 
 
-def test_after_an_override_the_halted_waves_are_scheduled_again(role_user):
-    release = overridden(role_user, running=1, halted=4)
-    assert set(release.targets.filter(attempts=0).values_list("installation_state", flat=True)) == {
-        IS.SCHEDULED
-    }
-    assert installation.installations_dispatch_due() == 4
+def test_after_an_override_the_halted_targets_are_the_next_waves(role_user):
+    # given: four targets halted in waves of two; the first wave had started (wave 1)
+    release = overridden(role_user, running=1, halted=4, wave_size=2, wave_interval_minutes=30)
+
+    # then: they are waves 2 and 3, the first due now, then every 30 minutes
+    resumed = list(release.targets.filter(attempts=0).order_by("wave", "pk"))
+    assert [(t.installation_state, t.wave) for t in resumed] == [
+        (IS.SCHEDULED, 2),
+        (IS.SCHEDULED, 2),
+        (IS.SCHEDULED, 3),
+        (IS.SCHEDULED, 3),
+    ]
+    assert resumed[2].due_at - resumed[0].due_at == timedelta(minutes=30)
+    assert installation.installations_dispatch_due() == 2
 
 
 def test_retrying_needs_the_permission_an_installing_release_and_a_failure(role_user):
