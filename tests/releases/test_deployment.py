@@ -546,11 +546,14 @@ def test_concurrent_reports_count_exactly_and_halt_once():
     # when: six agents report at once
     run_together(*[agent] * 6)
 
-    # then: the counters match the acted-on reports exactly, and the release halted once
+    # then: the counters match the targets exactly — the reports acted on and those recorded
+    # after the halt, which still show on their targets (issue #12) — and the release halted once
     release.refresh_from_db()
     acted = DeploymentReport.objects.filter(target__release=release, acted=True)
-    assert release.count_installed == acted.filter(status="succeeded").count()
+    succeeded = release.targets.filter(installation_state=IS.SUCCEEDED).count()
+    assert release.count_installed == succeeded == 53
     assert release.count_install_failed == acted.filter(status="failed").count()
+    assert acted.filter(status="succeeded").count() + len(refused) == 53
     assert DeploymentReport.objects.filter(target__release=release).count() == 60
     assert release.state == S.BACKOUT_REQUIRED
     assert release.transitions.filter(name="require_backout").count() == 1
