@@ -59,12 +59,18 @@ def window_problem(release: Release, name: str, *, now: datetime | None = None) 
     return None
 
 
+def refuses_outside_window(release: Release) -> bool:
+    """Whether the release's category refuses work outside the plan's windows outright."""
+    category = release.category
+    return category is not None and category.outside_window == OutsideWindowPolicy.REFUSE
+
+
 def _require_confirmation(
     release: Release, problem: str, *, by, confirmed: bool, reason: str, name: str
 ) -> None:
     """Refuse (409), ask for the confirmation (409) or its reason (400), or audit it."""
     category = release.category
-    if category is not None and category.outside_window == OutsideWindowPolicy.REFUSE:
+    if refuses_outside_window(release):
         raise DomainConflict(
             f"{problem} Releases of the category “{category.name}” never run outside their "
             "window: wait for it, or replan the window.",
