@@ -42,6 +42,7 @@ seed: migrate
 	$(BIN)/python manage.py seed_demo
 
 run: seed
+	@mkdir -p var && echo "http://$(HOST):$(PORT)" > var/server-url
 	@echo ""
 	@echo "  releasemgmt is starting on http://$(HOST):$(PORT)/  (health: http://$(HOST):$(PORT)/healthz)"
 	@echo "  Demo logins (password: $${DEMO_PASSWORD:-demo}): admin, release-manager, change-manager, ops,"
@@ -51,8 +52,10 @@ run: seed
 
 # The demo's reference agents: act as the 20 workstations of the installing pilot release while
 # `make run` is running (in another terminal). 30 % of installations fail: watch the release halt.
+# The server's address: PORT/HOST when given, else the one `make run` last started (var/server-url).
+AGENTS_SERVER = $(if $(filter command line environment,$(origin PORT) $(origin HOST)),http://$(HOST):$(PORT),$(or $(shell cat var/server-url 2>/dev/null),http://$(HOST):$(PORT)))
 agents: $(STAMP)
-	$(BIN)/python manage.py run_agent --demo --fail-rate $${FAIL_RATE:-0.3} --server http://$(HOST):$(PORT) --interval 3
+	$(BIN)/python manage.py run_agent --demo --fail-rate $${FAIL_RATE:-0.3} --server $(AGENTS_SERVER) --interval 3
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

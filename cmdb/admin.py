@@ -1,11 +1,15 @@
-"""Admin for raw edits of the CMDB. CIs, licences and relationships keep their simple-history
-records (the "History" button). Seats in use are derived, so they are shown, never edited."""
+"""Admin for raw edits of the CMDB, audited like the services' edits. CIs, licences and
+relationships keep their simple-history records (the "History" button). Seats in use are
+derived, so they are shown, never edited; installed software (recorded by agents, imports and
+releases, with its licence allocation) and errors (resolved with a reason) are written by their
+services only, so they are shown here, never changed."""
 
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
 from cmdb.models import ConfigurationItem, Discrepancy, InstalledSoftware, Licence, Relationship
 from cmdb.selectors import licences_with_usage
+from releasemgmt.core.admin_base import AuditedAdmin, ReadOnlyAdmin
 
 
 class OutgoingInline(admin.TabularInline):
@@ -18,7 +22,7 @@ class OutgoingInline(admin.TabularInline):
 
 
 @admin.register(ConfigurationItem)
-class ConfigurationItemAdmin(SimpleHistoryAdmin):
+class ConfigurationItemAdmin(AuditedAdmin, SimpleHistoryAdmin):
     list_display = ("identifier", "name", "kind", "status", "environment", "location", "owner")
     list_filter = ("kind", "status", "environment", "location")
     search_fields = ("identifier", "name", "owner")
@@ -29,7 +33,7 @@ class ConfigurationItemAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Relationship)
-class RelationshipAdmin(SimpleHistoryAdmin):
+class RelationshipAdmin(AuditedAdmin, SimpleHistoryAdmin):
     list_display = ("source", "kind", "target", "created_at")
     list_filter = ("kind",)
     search_fields = ("source__identifier", "target__identifier")
@@ -38,7 +42,7 @@ class RelationshipAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Licence)
-class LicenceAdmin(SimpleHistoryAdmin):
+class LicenceAdmin(AuditedAdmin, SimpleHistoryAdmin):
     list_display = (
         "name",
         "licence_product",
@@ -61,7 +65,7 @@ class LicenceAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(InstalledSoftware)
-class InstalledSoftwareAdmin(admin.ModelAdmin):
+class InstalledSoftwareAdmin(ReadOnlyAdmin):
     list_display = ("ci", "product", "version", "licence", "installed_at", "removed_at", "source")
     list_filter = ("source", "product")
     search_fields = ("ci__identifier", "product__name", "version__version", "source_reference")
@@ -71,7 +75,7 @@ class InstalledSoftwareAdmin(admin.ModelAdmin):
 
 
 @admin.register(Discrepancy)
-class DiscrepancyAdmin(admin.ModelAdmin):
+class DiscrepancyAdmin(ReadOnlyAdmin):
     list_display = ("kind", "subject", "source", "detected_at", "resolved_at", "resolved_by")
     list_filter = ("category", "kind", "source", ("resolved_at", admin.EmptyFieldListFilter))
     search_fields = ("subject", "expected", "found", "reference", "fingerprint")

@@ -83,7 +83,7 @@ RELATIONSHIPS = [
 # role → (product name, version) installed on servers of that role
 SERVER_SOFTWARE = {
     "web": [("Nginx", "1.26.2")],
-    "billing": [("Billing Service", "3.5.0")],
+    "billing": [("Billing Service", "3.5.0"), ("Oracle Database", "19.21")],
     "db": [("Oracle Database", "19.21")],
 }
 # name, licence product, metric, seats, threshold, valid from/until (days from today), vendor, contract
@@ -122,7 +122,7 @@ LICENCES = [
         "Oracle Database EE — processor",
         "Oracle Database Enterprise",
         LicenceMetric.PER_DEVICE,
-        8,
+        12,
         1,
         (-400, 700),
         "Oracle",

@@ -1,6 +1,7 @@
 """Admin for raw edits of the DSL and DHS. Fields the services own — a version's status,
 checksum, size and artefact, stock reserved counts, reservation states, check records — are
-read-only here: changing them by hand would bypass the checks and the audit trail."""
+read-only here: changing them by hand would bypass the checks and the audit trail. What may be
+edited here is saved and deleted with an audit event, as from the pages and the API."""
 
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
@@ -15,16 +16,17 @@ from dsl_dhs.models import (
     SoftwareVersion,
     Stock,
 )
+from releasemgmt.core.admin_base import AuditedAdmin, ReadOnlyAdmin
 
 
 @admin.register(LicenceProduct)
-class LicenceProductAdmin(admin.ModelAdmin):
+class LicenceProductAdmin(AuditedAdmin):
     list_display = ("name", "vendor")
     search_fields = ("name", "vendor")
 
 
 @admin.register(SoftwareProduct)
-class SoftwareProductAdmin(admin.ModelAdmin):
+class SoftwareProductAdmin(AuditedAdmin):
     list_display = ("name", "vendor", "licence_product", "created_at")
     list_filter = ("licence_product",)
     search_fields = ("name", "vendor")
@@ -43,7 +45,7 @@ class ArtefactCheckInline(admin.TabularInline):
 
 
 @admin.register(SoftwareVersion)
-class SoftwareVersionAdmin(SimpleHistoryAdmin):
+class SoftwareVersionAdmin(AuditedAdmin, SimpleHistoryAdmin):
     list_display = ("product", "version", "status", "size", "authorised_by", "last_checked_at")
     list_filter = ("status", "product")
     search_fields = ("product__name", "version", "sha256")
@@ -78,7 +80,7 @@ class SoftwareVersionAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(ArtefactCheck)
-class ArtefactCheckAdmin(admin.ModelAdmin):
+class ArtefactCheckAdmin(ReadOnlyAdmin):
     """Read-only: checks are written by the integrity task and the verify action."""
 
     list_display = ("version", "checked_at", "result", "found_size")
@@ -87,28 +89,22 @@ class ArtefactCheckAdmin(admin.ModelAdmin):
     list_select_related = ("version__product",)
     date_hierarchy = "checked_at"
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Location)
-class LocationAdmin(admin.ModelAdmin):
+class LocationAdmin(AuditedAdmin):
     list_display = ("code", "name")
     search_fields = ("code", "name")
 
 
 @admin.register(HardwareModel)
-class HardwareModelAdmin(admin.ModelAdmin):
+class HardwareModelAdmin(AuditedAdmin):
     list_display = ("manufacturer", "name", "part_number", "kind")
     list_filter = ("kind", "manufacturer")
     search_fields = ("manufacturer", "name", "part_number")
 
 
 @admin.register(Stock)
-class StockAdmin(admin.ModelAdmin):
+class StockAdmin(AuditedAdmin):
     list_display = ("hardware_model", "location", "on_hand", "reserved", "updated_at")
     list_filter = ("location", "hardware_model__kind")
     search_fields = ("hardware_model__name", "hardware_model__part_number")

@@ -21,7 +21,7 @@ API_MODULES = [
     "cmdb.api.urls",
     "releases.api.urls",
     "releases.api.deployment_urls",
-    "releases.api.webhook_urls",
+    "releases.webhooks.api.urls",
     "kpis.api.urls",
 ]
 _api = [import_module(name) for name in API_MODULES]

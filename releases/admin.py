@@ -6,7 +6,7 @@ edited here with an audit event."""
 
 from django.contrib import admin
 
-from releases.admin_base import AuditedAdmin, ReadOnlyAdmin
+from releasemgmt.core.admin_base import AuditedAdmin, ReadOnlyAdmin
 from releases.models import (
     BackoutOverride,
     ChangeRequest,

@@ -95,7 +95,11 @@ class ReleaseForm(ServiceErrorsMixin, forms.ModelForm):
             .exclude(status=CIStatus.RETIRED)
             .order_by("identifier")
         )
-        self.fields["change_requests"].queryset = ChangeRequest.objects.order_by("-created_at")
+        # cancelled changes are not offered (those already linked stay shown, and selected)
+        changes = ChangeRequest.objects.not_cancelled()
+        if self.instance.pk:
+            changes = changes | self.instance.change_requests.all()
+        self.fields["change_requests"].queryset = changes.distinct().order_by("-created_at")
         self.fields["category"].empty_label = "— none (nothing waived) —"
         if not self.instance.pk:
             self.fields["level"].initial = ReleaseLevel.DELTA

@@ -8,6 +8,7 @@ and kept in step after every ``migrate``; the README's permission matrix is gene
 
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from functools import cache, lru_cache
 
 from django.contrib.auth.models import Group, Permission
 
@@ -225,16 +226,33 @@ def sync_role_groups(sender=None, **kwargs) -> None:
     apply_roles(Group, Permission)
 
 
+@cache
+def _action_grants() -> dict[str, frozenset[str]]:
+    """Each action's patterns expanded to the permissions they grant ("app.codename"). Read once a
+    process: permissions change only with migrations."""
+    every = [
+        f"{app}.{code}"
+        for app, code in Permission.objects.values_list("content_type__app_label", "codename")
+    ]
+    return {
+        action.key: frozenset(perm for perm in every if _matches(perm, list(action.permissions)))
+        for action in ACTIONS
+    }
+
+
+@lru_cache(maxsize=256)
+def _actions_held(held: frozenset[str]) -> tuple[Action, ...]:
+    grants = _action_grants()
+    return tuple(action for action in ACTIONS if grants[action.key] and grants[action.key] <= held)
+
+
 def actions_for(user) -> list[Action]:
-    """The actions ``user`` may take (all of them for a superuser)."""
+    """The actions ``user`` may take in full (all of them for a superuser): an action counts only
+    when every permission it grants is held — one shared permission (a release manager's hardware
+    reservations under "Maintain the … DHS") does not make the whole action."""
     if user.is_superuser:
         return list(ACTIONS)
-    held = user.get_all_permissions()
-    return [
-        action
-        for action in ACTIONS
-        if any(_matches(perm, list(action.permissions)) for perm in held)
-    ]
+    return list(_actions_held(frozenset(user.get_all_permissions())))
 
 
 def matrix_markdown() -> str:

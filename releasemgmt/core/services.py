@@ -105,8 +105,10 @@ def record_save(
     return instance
 
 
+@transaction.atomic
 def record_delete(*, instance, actor, reason: str = "") -> None:
-    """Delete ``instance`` with an audit event; a protected (still referenced) record is a 409."""
+    """Delete ``instance`` with an audit event, in one transaction; a protected (still referenced)
+    record is a 409 and leaves no audit event behind."""
     meta = instance._meta
     before = snapshot(instance)
     audit_record(

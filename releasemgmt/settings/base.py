@@ -240,7 +240,7 @@ SPECTACULAR_SETTINGS = {
         "CIStatusEnum": "cmdb.choices.CIStatus",
         "VersionStatusEnum": "dsl_dhs.choices.VersionStatus",
         "ReservationStatusEnum": "dsl_dhs.choices.ReservationStatus",
-        "WebhookDeliveryStatusEnum": "releases.models.webhooks.DeliveryStatus",
+        "WebhookDeliveryStatusEnum": "releases.webhooks.models.DeliveryStatus",
         "OutcomeEnum": "releases.choices.Outcome",
         "ReviewOutcomeEnum": "releases.choices.ReviewOutcome",
     },

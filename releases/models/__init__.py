@@ -23,7 +23,9 @@ from releases.models.release import (
     ReleaseTransition,
     UnitComponent,
 )
-from releases.models.webhooks import (
+
+# The webhook integration keeps its models with it (still the releases app: same tables, migrations).
+from releases.webhooks.models import (
     CallbackAttempt,
     CallbackDelivery,
     CallbackStatus,

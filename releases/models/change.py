@@ -1,6 +1,17 @@
 from django.db import models
 from django.db.models.functions import Upper
 
+# Change-management systems spell it either way, in any case.
+CANCELLED_CHANGE = models.Q(state__iexact="cancelled") | models.Q(state__iexact="canceled")
+
+
+class ChangeRequestQuerySet(models.QuerySet):
+    def cancelled(self):
+        return self.filter(CANCELLED_CHANGE)
+
+    def not_cancelled(self):
+        return self.exclude(CANCELLED_CHANGE)
+
 
 class ChangeRequest(models.Model):
     """A change from a change-management system (or entered by hand), linked to the releases
@@ -32,6 +43,8 @@ class ChangeRequest(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = ChangeRequestQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         # "releases of cancelled changes" matches the state without regard to case
@@ -46,3 +59,7 @@ class ChangeRequest(models.Model):
 
     def __str__(self):
         return f"{self.number} {self.title}"
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.state.lower() in ("cancelled", "canceled")

@@ -25,6 +25,7 @@ from releases.choices import (
 )
 from releases.models import (
     BackoutStep,
+    ChangeRequest,
     FailureCondition,
     Release,
     ReleaseItem,
@@ -111,12 +112,30 @@ def release_create(*, by, title: str, level: str, change_requests=(), **fields) 
     _check_deployment_tool(release)
     if release.owner is None and getattr(by, "is_authenticated", False):
         release.owner = by
+    _check_not_cancelled(change_requests)
     release.number = _next_number(timezone.now())
     record_save(instance=release, actor=by, action="release.create")
     if change_requests:
         release.change_requests.set(change_requests)
     release_fill_full_contents(release=release)
     return release
+
+
+def _check_not_cancelled(change_requests) -> None:
+    """A release is not started for a change that was cancelled (400 naming it); one already
+    linked stays linked (the change manager's dashboard shows it)."""
+    ids = [getattr(change, "pk", change) for change in change_requests]
+    cancelled = list(
+        ChangeRequest.objects.filter(pk__in=ids).cancelled().values_list("number", flat=True)
+    )
+    if cancelled:
+        raise DomainValidationError(
+            {
+                "change_requests": f"{', '.join(sorted(cancelled))} "
+                f"{'was' if len(cancelled) == 1 else 'were'} cancelled: no release is made for a "
+                "cancelled change."
+            }
+        )
 
 
 def _locked_editable(release: Release) -> Release:
@@ -145,6 +164,8 @@ def release_update_plan(*, release: Release, by, change_requests=None, **fields)
         _check_deployment_tool(release)
     record_save(instance=release, actor=by, action="release.update_plan")
     if change_requests is not None:
+        linked = set(release.change_requests.values_list("pk", flat=True))
+        _check_not_cancelled([c for c in change_requests if getattr(c, "pk", c) not in linked])
         release.change_requests.set(change_requests)
     if {"level", "release_unit"} & set(fields):
         _recompute_changed(release)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 
 from cmdb.choices import CIStatus, ErrorKind, ErrorSource, LicenceMetric
-from cmdb.models import InstalledSoftware, Licence
+from cmdb.models import Discrepancy, InstalledSoftware, Licence
 from cmdb.selectors import licence_is_valid_on, licences_with_usage
 from cmdb.services.discrepancies import discrepancies_sync
 from dsl_dhs.choices import CheckResult, ReservationStatus, VersionStatus
@@ -57,11 +57,11 @@ class Findings:
         fingerprint: str,
         **objects,
     ) -> None:
-        self.checks.append(
-            VerificationCheck(
-                kind=kind, subject=subject[:200], ok=False, expected=expected, found=found
-            )
+        check = VerificationCheck(
+            kind=kind, subject=subject[:200], ok=False, expected=expected, found=found
         )
+        check.fingerprint = fingerprint  # linked to its error record once that is written
+        self.checks.append(check)
         self.errors[fingerprint] = {
             "kind": error_kind,
             "subject": subject,
@@ -273,6 +273,14 @@ def run_verification(release: Release, *, by) -> VerificationRun:
         reference=release.number,
     )
     failed = [check for check in findings.checks if not check.ok]
+    # each failed check names the error record it opened (or found open already): one query
+    records = dict(
+        Discrepancy.objects.filter(
+            resolved_at__isnull=True, fingerprint__in=[check.fingerprint for check in failed]
+        ).values_list("fingerprint", "pk")
+    )
+    for check in failed:
+        check.discrepancy_id = records.get(check.fingerprint)
     run = VerificationRun.objects.create(
         release=release,
         by=by if getattr(by, "is_authenticated", False) else None,

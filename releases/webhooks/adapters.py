@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.utils.dateparse import parse_datetime
 
 from releasemgmt.core.exceptions import DomainValidationError
-from releases.models import WebhookAdapter, WebhookSource
+from releases.webhooks.models import WebhookAdapter, WebhookSource
 
 APPROVED = "approved"
 UPDATED = "updated"

@@ -4,10 +4,10 @@ and deliveries and callbacks (read-only: they are evidence of what was received 
 
 from django.contrib import admin, messages
 
+from releasemgmt.core.admin_base import AuditedAdmin
 from releasemgmt.core.services import record_save
-from releases.admin_base import AuditedAdmin
-from releases.models import CallbackDelivery, WebhookDelivery, WebhookSecret, WebhookSource
 from releases.webhooks import services
+from releases.webhooks.models import CallbackDelivery, WebhookDelivery, WebhookSecret, WebhookSource
 
 
 class WebhookSecretInline(admin.TabularInline):

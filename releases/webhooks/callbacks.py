@@ -20,11 +20,11 @@ from releasemgmt.core.exceptions import DomainConflict
 from releasemgmt.core.queue import delay_on_commit
 from releasemgmt.core.services import audit_record
 from releases.choices import ReleaseState
-from releases.models import (
+from releases.models import Release
+from releases.webhooks.models import (
     CallbackAttempt,
     CallbackDelivery,
     CallbackStatus,
-    Release,
     WebhookSource,
 )
 from releases.webhooks.secrets import secret_open

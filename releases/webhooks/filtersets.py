@@ -3,7 +3,7 @@
 import django_filters
 from drf_spectacular.utils import extend_schema_field
 
-from releases.models import (
+from releases.webhooks.models import (
     CallbackDelivery,
     CallbackStatus,
     DeliveryAttention,

@@ -3,7 +3,7 @@ outbound status callbacks. Each list costs a fixed number of queries whatever it
 
 from django.db.models import Prefetch, QuerySet
 
-from releases.models import CallbackAttempt, CallbackDelivery, WebhookDelivery
+from releases.webhooks.models import CallbackAttempt, CallbackDelivery, WebhookDelivery
 
 
 def delivery_list() -> QuerySet:

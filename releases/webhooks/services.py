@@ -20,16 +20,7 @@ from releasemgmt.core.exceptions import (
 from releasemgmt.core.queue import delay_on_commit
 from releasemgmt.core.services import audit_record, record_save
 from releases.choices import CANCELLABLE_STATES, FINAL_STATES
-from releases.models import (
-    ChangeRequest,
-    DeliveryAttention,
-    DeliveryStatus,
-    Release,
-    WebhookDelivery,
-    WebhookPolicy,
-    WebhookSecret,
-    WebhookSource,
-)
+from releases.models import ChangeRequest, Release
 from releases.services import (
     change_request_upsert,
     release_create_from_change,
@@ -37,6 +28,14 @@ from releases.services import (
     release_update_plan,
 )
 from releases.webhooks.adapters import APPROVED, CANCELLED, ChangeEvent, event_map
+from releases.webhooks.models import (
+    DeliveryAttention,
+    DeliveryStatus,
+    WebhookDelivery,
+    WebhookPolicy,
+    WebhookSecret,
+    WebhookSource,
+)
 from releases.webhooks.secrets import secret_check, secret_generate, secret_seal
 from releases.webhooks.signature import signature_verify
 

@@ -10,7 +10,9 @@ from django.views.decorators.http import require_POST
 
 from releasemgmt.core.exceptions import DomainConflict
 from releasemgmt.core.presentation import paginate
-from releases.models import (
+from releases.webhooks import callbacks, selectors, services
+from releases.webhooks.filtersets import CallbackDeliveryFilterSet, WebhookDeliveryFilterSet
+from releases.webhooks.models import (
     CallbackDelivery,
     CallbackStatus,
     DeliveryAttention,
@@ -18,8 +20,6 @@ from releases.models import (
     WebhookDelivery,
     WebhookSource,
 )
-from releases.webhooks import callbacks, selectors, services
-from releases.webhooks.filtersets import CallbackDeliveryFilterSet, WebhookDeliveryFilterSet
 
 PAGE_SIZE = 50
 

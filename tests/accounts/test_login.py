@@ -34,6 +34,7 @@ def test_repeated_failures_lock_the_account_out(client):
     response = client.post(LOGIN, {"username": "carl", "password": "pw-for-tests"})
     assert response.status_code == 429
     assert "Too many failed sign-ins" in response.content.decode()
+    assert "Wait 15 minutes and try again" in response.content.decode()  # words, not "PT15M"
     assert "_auth_user_id" not in client.session
 
 

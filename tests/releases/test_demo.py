@@ -3,8 +3,10 @@
 from io import StringIO
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from releases import services
 from releases.models import Release, WebhookDelivery
 
 pytestmark = pytest.mark.django_db
@@ -53,3 +55,19 @@ def test_seed_demo_builds_releases_in_many_states_and_is_idempotent():
     assert deliveries.count() == 3
     assert Release.objects.count() == releases
     assert "Demo releases already present." in out.getvalue()
+
+
+def test_the_demo_accepted_release_can_be_verified():
+    """Its next steps work: the CMDB holds the versions its plan replaces on its targets."""
+    call_command("seed_demo", stdout=StringIO())
+    package = Release.objects.get(title="Billing Q4 bundle")
+    manager = get_user_model().objects.get(username="release-manager")
+    checker = get_user_model().objects.get(username="config-manager")
+    package = services.release_transition(release=package, name="plan_rollout", by=manager)
+    for task in package.rollout_tasks.filter(status="pending"):
+        services.rollout_task_complete(task=task, by=manager)
+
+    package = services.release_transition(release=package, name="verify", by=checker)
+
+    assert package.state == "verified"
+    assert package.verification_runs.get().checks_failed == 0

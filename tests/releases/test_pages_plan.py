@@ -8,6 +8,8 @@ from html import unescape
 import pytest
 from django.urls import reverse
 
+from releasemgmt.core.exceptions import DomainValidationError
+from releases import services
 from releases.choices import FailureConditionKind, Outcome, ReleaseState
 from releases.models import Release, ReleaseItem
 from tests.factories import (
@@ -341,3 +343,26 @@ def test_a_frozen_plan_hides_the_edit_links_and_refuses_edits(client, manager):
     release.refresh_from_db()
     assert release.title != "Changed" and release.items.exists()
     assert release.failure_conditions.exists()
+
+
+def test_a_cancelled_change_is_not_offered_and_not_accepted(client, manager):
+    unit = ConfigurationItemFactory(service=True, identifier="billing")
+    cancelled = ChangeRequestFactory(number="CHG0077001", state="Canceled")
+    ChangeRequestFactory(number="CHG0077002", state="scheduled")
+    client.force_login(manager)
+
+    page = client.get(reverse("releases:release-create")).content.decode()
+    assert "CHG0077002" in page and "CHG0077001" not in page
+
+    with pytest.raises(DomainValidationError) as refused:  # the rule is the service's
+        services.release_create(
+            by=manager, title="Late", level="delta", release_unit=unit, change_requests=[cancelled]
+        )
+    assert "CHG0077001 was cancelled" in refused.value.message["change_requests"]
+    assert not Release.objects.exists()
+
+    # a release already linked to it keeps it on its edit form
+    release = ReleaseFactory(release_unit=unit)
+    release.change_requests.add(cancelled)
+    edit = client.get(reverse("releases:release-edit", args=[release.pk])).content.decode()
+    assert "CHG0077001" in edit

@@ -3,9 +3,10 @@ its work, downloads and checks artefacts, reports distribution, installation and
 the release follows — through to the halt when installations fail."""
 
 import io
+import socket
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from releasemgmt.accounts.services import api_token_issue
 from releases import services
@@ -99,3 +100,17 @@ def test_failing_installations_halt_the_release_and_the_agents_back_out(live_ser
     assert printed.count("backout succeeded") == 5
     release = Release.objects.get(pk=release.pk)
     assert (release.state, release.count_backed_out) == (S.BACKED_OUT, 5)
+
+
+def test_no_server_at_the_address_is_a_clear_message_not_a_traceback(db):
+    UserFactory(username="integration", roles=["integration"])
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    with pytest.raises(CommandError) as refused:
+        call_command("run_agent", "--demo", "--server", f"http://127.0.0.1:{port}", "--once")
+
+    message = str(refused.value)
+    assert f"No server answers at http://127.0.0.1:{port}" in message
+    assert "make agents PORT=" in message

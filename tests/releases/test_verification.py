@@ -86,6 +86,8 @@ def test_version_mismatch_fails_verification(estate, manager):
         cis[1],
     )
     assert error.expected.startswith("Agent 1.0 installed") and error.found == "Agent 0.9 installed"
+    (failed,) = release.verification_runs.get().checks.filter(ok=False)
+    assert failed.discrepancy == error  # the report links the check to the error it recorded
     step = release.transitions.get()
     assert (step.name, step.by_name) == ("fail_verification", "system")
     assert manager.username in step.reason

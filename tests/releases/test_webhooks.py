@@ -2,7 +2,11 @@
 processing, the sweeper, replay, sources and secrets."""
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -18,9 +22,9 @@ from releases.models import (
     WebhookSecret,
     WebhookSource,
 )
-from releases.tasks import webhook_deliveries_sweep_task, webhook_delivery_process_task
 from releases.webhooks import services
 from releases.webhooks.secrets import secret_generate, secret_open
+from releases.webhooks.tasks import webhook_deliveries_sweep_task, webhook_delivery_process_task
 from tests.concurrency import run_together
 from tests.factories import (
     TEST_SECRET,
@@ -32,6 +36,8 @@ from tests.factories import (
 from tests.factories.webhooks import generic_event, post_signed, sign_headers
 
 pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -359,6 +365,34 @@ def test_beat_runs_the_sweeper():
 
     tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert "releases.tasks.sweep_webhook_deliveries" in tasks
+
+
+def test_a_new_process_finds_each_webhook_task_by_its_celery_name():
+    # given a process that has imported nothing but Django, as a web worker or Celery starts:
+    # the tasks live in releases/webhooks/tasks.py, and Celery discovers only releases/tasks.py
+    names = [
+        "releases.tasks.process_webhook_delivery",
+        "releases.tasks.sweep_webhook_deliveries",
+        "releases.tasks.send_callback",
+        "releases.tasks.dispatch_due_callbacks",
+    ]
+    script = (
+        "import sys, django; django.setup()\n"
+        "from releasemgmt.core.queue import task_get\n"
+        "for name in sys.argv[1:]: print(task_get(name).__module__)"
+    )
+    # when each is looked up by name, as delay_on_commit does
+    found = subprocess.run(
+        [sys.executable, "-c", script, *names],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "releasemgmt.settings.test"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    # then every one is registered, from the integration's task module
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.split() == ["releases.webhooks.tasks"] * len(names)
 
 
 # Mapping: ordering, cancellation, plans, policy

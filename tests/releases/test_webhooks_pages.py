@@ -1,28 +1,16 @@
-"""The webhook deliveries pages and the admin. Until the project mounts ``releases.webhooks.urls``
-this module is its own URLconf: the project's URLs plus the pages at ``/releases/webhooks/``."""
+"""The webhook deliveries pages and the admin, at the project's URLs (``/releases/webhooks/``, and
+the project's admin, where ``releases/admin.py`` registers the webhook models)."""
 
 import json
 
 import pytest
 from django.contrib import admin
-from django.urls import include, path
 
 from releases.models import DeliveryStatus, WebhookDelivery, WebhookSource
-from releases.webhooks.admin import register
 from tests.factories import ChangeRequestFactory, WebhookDeliveryFactory, WebhookSourceFactory
 from tests.factories.webhooks import generic_event
 
-# Until releases/admin.py calls register(): a site of its own, so the project's admin is untouched.
-site = admin.AdminSite(name="webhooks_admin")
-register(site)
-
-urlpatterns = [
-    path("wh-admin/", site.urls),
-    path("releases/webhooks/", include("releases.webhooks.urls")),
-    path("", include("releasemgmt.urls")),
-]
-
-pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
+pytestmark = pytest.mark.django_db
 
 
 def test_pages_refuse_anonymous_visitors(client):
@@ -100,9 +88,9 @@ def test_replay_needs_the_permission(client, role_user):
 
 
 def test_admin_creates_a_source_and_shows_its_secret_once(admin_client):
-    assert site.is_registered(WebhookSource)
+    assert admin.site.is_registered(WebhookSource)
     response = admin_client.post(
-        "/wh-admin/releases/webhooksource/add/",
+        "/admin/releases/webhooksource/add/",
         {
             "name": "jsm",
             "adapter": "jira",
@@ -124,7 +112,7 @@ def test_admin_creates_a_source_and_shows_its_secret_once(admin_client):
 
 def test_admin_delivery_list_is_read_only(admin_client):
     delivery = WebhookDeliveryFactory()
-    assert admin_client.get("/wh-admin/releases/webhookdelivery/").status_code == 200
-    page = admin_client.get(f"/wh-admin/releases/webhookdelivery/{delivery.pk}/change/")
+    assert admin_client.get("/admin/releases/webhookdelivery/").status_code == 200
+    page = admin_client.get(f"/admin/releases/webhookdelivery/{delivery.pk}/change/")
     assert page.status_code == 200
     assert WebhookDelivery.objects.count() == 1

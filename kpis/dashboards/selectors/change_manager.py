@@ -9,7 +9,6 @@ from django.db.models import (
 )
 
 from kpis.dashboards.selectors.common import (
-    CANCELLED_CHANGE,
     LIMIT,
     S,
     list_url,
@@ -67,7 +66,7 @@ def releases_of_cancelled_changes(*, now) -> dict:
     was cancelled (state "cancelled" or "canceled", in any case), with those changes. Three
     queries; the open states are named so that the state index finds the few releases that go
     on instead of testing the change links of every closed one."""
-    cancelled = ChangeRequest.objects.filter(CANCELLED_CHANGE)
+    cancelled = ChangeRequest.objects.cancelled()
     links = Release.change_requests.through.objects.filter(
         release_id=OuterRef("pk"), changerequest__in=cancelled
     )

@@ -7,7 +7,6 @@ from django.db.models import (
     Count,
     IntegerField,
     OuterRef,
-    Q,
     Subquery,
     Value,
 )
@@ -50,7 +49,6 @@ SEAT_TAKING_STATES = (
     S.VERIFICATION_FAILED,
     S.VERIFIED,
 )
-CANCELLED_CHANGE = Q(state__iexact="cancelled") | Q(state__iexact="canceled")
 UNFINISHED_INSTALLATION = (IS.PENDING, IS.SCHEDULED, IS.WAITING, IS.RUNNING)
 # (label, youngest age in days, oldest age in days): open errors by how long they are open.
 AGE_BUCKETS = (

@@ -67,6 +67,9 @@ class Agent:
                 return response.status, json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read() or b"{}")
+        except (urllib.error.URLError, OSError) as error:  # refused, unknown host, timed out
+            reason = getattr(error, "reason", error)
+            return 0, {"detail": f"cannot reach {self.server} ({reason})"}
 
     def report(self, url: str, kind: str, target: int, status: str, detail: str):
         code, body = self.call(
@@ -242,6 +245,11 @@ class Command(BaseCommand):
         code, body = agent.call(
             "GET", "/api/v1/releases/?state=installing&ordering=-state_changed_at"
         )
+        if code == 0:
+            raise CommandError(
+                f"No server answers at {options['server']}: is `make run` running there? When it "
+                "runs on another port, give the same one: `make agents PORT=9000`."
+            )
         if code != 200:
             raise CommandError(
                 f"The server answered {code}: {body.get('detail', '')} — is `make run` running?"

@@ -1,5 +1,7 @@
 """Inbound change-management webhooks: the sources that may send them, their signing secrets and
-every delivery, stored raw before it is processed."""
+every delivery, stored raw before it is processed; and the outbound status callbacks with their
+attempts. Models of the ``releases`` app (its migrations, ``releases_*`` tables), kept beside the
+rest of the integration; ``releases.models`` re-exports them."""
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 

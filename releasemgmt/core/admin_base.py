@@ -1,4 +1,4 @@
-"""Base classes for the admin of the releases domain: records the admin may not touch (evidence,
+"""Base classes for the admin of every domain app: records the admin may not touch (evidence,
 and rows that only transitions and services write), and records it edits with an audit event
 like the services' (``record_save`` / ``record_delete``)."""
 
@@ -25,6 +25,7 @@ class AuditedAdmin(admin.ModelAdmin):
     event naming the person and the changed fields, as from the pages and the API."""
 
     def save_model(self, request, obj, form, change):
+        obj._history_user = request.user  # simple-history's record names the person too
         record_save(instance=obj, actor=request.user)
 
     def delete_model(self, request, obj):

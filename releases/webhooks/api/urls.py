@@ -1,7 +1,11 @@
+"""The webhooks' API routes, mounted under ``/api/v1/`` by ``releasemgmt/urls.py`` (namespace
+``releases-webhooks``): the signed receiver and the management endpoints."""
+
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from releases.api import webhooks as views
+from releases.webhooks.api import views
+from releases.webhooks.api.receiver import WebhookReceiveView
 
 router = SimpleRouter()
 router.register("webhook-sources", views.WebhookSourceViewSet, basename="webhook-source")
@@ -10,6 +14,6 @@ router.register("webhook-callbacks", views.CallbackDeliveryViewSet, basename="we
 
 app_name = "releases-webhooks"
 urlpatterns = [
-    path("webhooks/<slug:source>/", views.WebhookReceiveView.as_view(), name="webhook-receive"),
+    path("webhooks/<slug:source>/", WebhookReceiveView.as_view(), name="webhook-receive"),
     *router.urls,
 ]

@@ -1,0 +1,280 @@
+"""Creating and editing a release: create, edit, and the plan page with its forms (schedule,
+contents, targets, back-out plan, failure conditions), each posting to its own URL."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from releasemgmt.core.exceptions import DomainConflict, DomainError, DomainValidationError
+from releases import selectors, services
+from releases.forms import (
+    BackoutPlanForm,
+    FailureConditionForm,
+    HardwareItemForm,
+    ReleaseForm,
+    ScheduleForm,
+    SoftwareItemForm,
+    TargetsForm,
+)
+from releases.models import FailureCondition, Release, ReleaseItem
+from releases.views.common import get_release, refused
+
+
+@permission_required("releases.add_release", raise_exception=True)
+def release_create(request):
+    form = ReleaseForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            release = services.release_create(by=request.user, **form.service_fields())
+        except DomainValidationError as error:
+            form.add_service_errors(error.message)
+        else:
+            messages.success(request, f"{release.number} created. Now plan it.")
+            return redirect("releases:release-plan", pk=release.pk)
+    return render(
+        request,
+        "releases/release_form.html",
+        {"form": form, "release": None},
+        status=400 if form.errors else 200,
+    )
+
+
+def _frozen_message(release: Release) -> str:
+    return f"The plan of {release.number} is frozen ({release.get_state_display().lower()}); replan it to change it."
+
+
+def _frozen(request, release: Release):
+    """An edit of a frozen plan. A GET goes back to the release saying why; a POST answers 409
+    whatever it holds (the services refuse it too, under the row lock, should a transition win
+    the race after this check)."""
+    if request.method == "POST":
+        error = DomainConflict(_frozen_message(release), extra={"state": release.state})
+        return refused(request, release.pk, error, "The plan cannot change")
+    messages.warning(request, _frozen_message(release))
+    return redirect("releases:release-detail", pk=release.pk)
+
+
+@permission_required("releases.change_release", raise_exception=True)
+def release_edit(request, pk):
+    release = get_object_or_404(Release.objects.select_related("release_unit", "owner"), pk=pk)
+    if not release.is_editable:
+        return _frozen(request, release)
+    form = ReleaseForm(request.POST or None, instance=release)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.release_update_plan(release=release, by=request.user, **form.service_fields())
+        except DomainValidationError as error:
+            form.add_service_errors(error.message)
+        except DomainError as error:
+            return refused(request, pk, error, "The plan cannot change")
+        else:
+            messages.success(request, f"{release.number} saved.")
+            return redirect("releases:release-detail", pk=release.pk)
+    release.refresh_from_db()  # the form changed the instance in memory
+    return render(
+        request,
+        "releases/release_form.html",
+        {"form": form, "release": release},
+        status=400 if form.errors else 200,
+    )
+
+
+def _plan_forms(release: Release) -> dict:
+    return {
+        "schedule_form": ScheduleForm(instance=release),
+        "software_form": SoftwareItemForm(release=release, prefix="sw"),
+        "hardware_form": HardwareItemForm(release=release, prefix="hw"),
+        "targets_form": TargetsForm(
+            initial={"identifiers": "\n".join(t.ci.identifier for t in release.targets.all())}
+        ),
+        "backout_form": BackoutPlanForm(
+            initial={"steps": "\n".join(s.description for s in release.backout_steps.all())}
+        ),
+        "condition_form": FailureConditionForm(prefix="fc"),
+    }
+
+
+def _render_plan(request, pk: int, *, status: int = 200, **bound):
+    release = get_release(pk)
+    forms = _plan_forms(release)
+    forms.update(bound)
+    context = {
+        "release": release,
+        "diff": selectors.baseline_diff(release),
+        "problems": release.plan_problems(),
+        **forms,
+    }
+    return render(request, "releases/release_plan.html", context, status=status)
+
+
+def _plan_redirect(pk: int, anchor: str):
+    return redirect(f"{reverse('releases:release-plan', args=[pk])}#{anchor}")
+
+
+@permission_required("releases.change_release", raise_exception=True)
+def release_plan(request, pk):
+    """The plan editor: schedule, contents, targets, back-out plan, failure conditions. Each
+    section posts to its own URL and comes back here."""
+    release = get_object_or_404(Release, pk=pk)
+    if not release.is_editable:
+        return _frozen(request, release)
+    return _render_plan(request, pk)
+
+
+def _plan_action(request, release, form_key, form, anchor, call, done):
+    """Run ``call(form)`` (a plan service) if ``form`` is valid: success → back to the plan
+    section with ``done``; a validation error → the plan page with the form's errors (400); a
+    frozen plan or a refusal → the release page with the message (409/403)."""
+    pk = release.pk
+    if not release.is_editable:
+        return _frozen(request, release)
+    if form.is_valid():
+        try:
+            call(form)
+        except DomainValidationError as error:
+            form.add_service_errors(error.message)
+        except DomainError as error:
+            return refused(request, pk, error, "The plan cannot change")
+        else:
+            messages.success(request, done)
+            return _plan_redirect(pk, anchor)
+    return _render_plan(request, pk, status=400, **{form_key: form})
+
+
+@require_POST
+@permission_required("releases.change_release", raise_exception=True)
+def schedule_set(request, pk):
+    release = get_object_or_404(Release, pk=pk)
+    form = ScheduleForm(request.POST, instance=release)
+    return _plan_action(
+        request,
+        release,
+        "schedule_form",
+        form,
+        "schedule",
+        lambda f: services.release_update_plan(
+            release=release, by=request.user, **f.service_fields()
+        ),
+        "Schedule saved.",
+    )
+
+
+@require_POST
+@permission_required("releases.change_release", raise_exception=True)
+def item_add(request, pk):
+    release = get_object_or_404(Release, pk=pk)
+    if request.POST.get("kind") == "hardware":
+        form = HardwareItemForm(request.POST, release=release, prefix="hw")
+        key = "hardware_form"
+
+        def call(f):
+            return services.release_item_add(
+                release=release,
+                by=request.user,
+                hardware_model=f.cleaned_data["hardware_model"],
+                quantity=f.cleaned_data["quantity"],
+                change_request=f.cleaned_data["change_request"],
+            )
+    else:
+        form = SoftwareItemForm(request.POST, release=release, prefix="sw")
+        key = "software_form"
+
+        def call(f):
+            return services.release_item_add(
+                release=release,
+                by=request.user,
+                software_version=f.cleaned_data["software_version"],
+                change_request=f.cleaned_data["change_request"],
+            )
+
+    return _plan_action(request, release, key, form, "contents", call, "Item added.")
+
+
+@require_POST
+@permission_required("releases.change_release", raise_exception=True)
+def item_remove(request, pk, item_pk):
+    item = get_object_or_404(
+        ReleaseItem.objects.select_related("release"), pk=item_pk, release_id=pk
+    )
+    if not item.release.is_editable:
+        return _frozen(request, item.release)
+    label = str(item)
+    try:
+        services.release_item_remove(item=item, by=request.user)
+    except DomainError as error:
+        return refused(request, pk, error, "The plan cannot change")
+    messages.success(request, f"{label} removed.")
+    return _plan_redirect(pk, "contents")
+
+
+@require_POST
+@permission_required("releases.change_release", raise_exception=True)
+def targets_set(request, pk):
+    release = get_object_or_404(Release, pk=pk)
+    form = TargetsForm(request.POST)
+    return _plan_action(
+        request,
+        release,
+        "targets_form",
+        form,
+        "targets",
+        lambda f: services.release_targets_set(
+            release=release, cis=f.cleaned_data["identifiers"], by=request.user
+        ),
+        "Targets saved.",
+    )
+
+
+@require_POST
+@permission_required("releases.change_release", raise_exception=True)
+def backout_plan_set(request, pk):
+    release = get_object_or_404(Release, pk=pk)
+    form = BackoutPlanForm(request.POST)
+    return _plan_action(
+        request,
+        release,
+        "backout_form",
+        form,
+        "backout",
+        lambda f: services.release_backout_plan_set(
+            release=release, steps=f.step_list(), by=request.user
+        ),
+        "Back-out plan saved.",
+    )
+
+
+@require_POST
+@permission_required("releases.change_release", raise_exception=True)
+def failure_condition_add(request, pk):
+    release = get_object_or_404(Release, pk=pk)
+    form = FailureConditionForm(request.POST, prefix="fc")
+    return _plan_action(
+        request,
+        release,
+        "condition_form",
+        form,
+        "conditions",
+        lambda f: services.release_failure_condition_add(
+            release=release, by=request.user, **f.service_fields()
+        ),
+        "Failure condition added.",
+    )
+
+
+@require_POST
+@permission_required("releases.change_release", raise_exception=True)
+def failure_condition_remove(request, pk, condition_pk):
+    condition = get_object_or_404(
+        FailureCondition.objects.select_related("release"), pk=condition_pk, release_id=pk
+    )
+    if not condition.release.is_editable:
+        return _frozen(request, condition.release)
+    label = str(condition)
+    try:
+        services.release_failure_condition_remove(condition=condition, by=request.user)
+    except DomainError as error:
+        return refused(request, pk, error, "The plan cannot change")
+    messages.success(request, f"Failure condition “{label}” removed.")
+    return _plan_redirect(pk, "conditions")

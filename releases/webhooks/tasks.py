@@ -1,0 +1,35 @@
+"""Celery entry points of the webhook integration: thin, idempotent, taking ids. Each is named after
+the service it runs; the Celery ``name=`` stays what beat rows and queued messages carry
+(``releases.tasks.…``, from when these lived in ``releases/tasks.py``). Services enqueue them by that
+name (``releasemgmt.core.queue.delay_on_commit``), never by importing this module.
+
+Celery discovers ``<app>.tasks`` only; ``releases/tasks.py`` imports this module, so every process
+that knows the releases tasks knows these too."""
+
+from celery import shared_task
+
+from releases.webhooks import callbacks, services
+
+
+@shared_task(name="releases.tasks.process_webhook_delivery", ignore_result=True)
+def webhook_delivery_process_task(delivery_id: int) -> None:
+    """After commit of an accepted webhook delivery: process it (a repeat finds it done)."""
+    services.webhook_delivery_process(delivery_id=delivery_id)
+
+
+@shared_task(name="releases.tasks.sweep_webhook_deliveries", ignore_result=True)
+def webhook_deliveries_sweep_task() -> int:
+    """Periodic (60 s): process deliveries left "received" while the broker or worker was down."""
+    return services.webhook_deliveries_sweep()
+
+
+@shared_task(name="releases.tasks.send_callback", ignore_result=True, acks_late=True)
+def callback_send_task(*, delivery_id: int) -> str:
+    """Post one status callback now (the picker retries it later if it fails)."""
+    return callbacks.callback_send(delivery_id=delivery_id)
+
+
+@shared_task(name="releases.tasks.dispatch_due_callbacks", ignore_result=True)
+def callbacks_dispatch_due_task() -> int:
+    """Periodic (30 s): send the callbacks that are due (first tries and retries)."""
+    return callbacks.callbacks_dispatch_due()
