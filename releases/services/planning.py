@@ -369,7 +369,7 @@ def test_item_sign_off(
         raise DomainConflict(
             f"{release.number} is not in testing; tests are signed off while testing."
         )
-    policies.four_eyes_check(release, by, doing="Signing off the tests of")
+    policies.four_eyes_check(release, by, doing=policies.SIGN_OFF_DOING)
     item = TestScopeItem.objects.select_for_update().get(pk=item.pk)
     if result not in (TestResult.PASSED, TestResult.FAILED):
         raise DomainValidationError(

@@ -141,26 +141,34 @@ def owner_of(release: Release):
     return release.owner if release.owner_id is not None else release.created_by
 
 
-def four_eyes_check(release: Release, by, *, doing: str) -> None:
-    """409 when the release's category needs four eyes and ``by`` owns the release: ``doing``
-    (e.g. "Verifying") needs someone else."""
+def four_eyes_problem(release: Release, by, *, doing: str) -> str | None:
+    """Why ``by`` may not do ``doing`` (e.g. "Verifying") on the release, in a sentence: its
+    category needs four eyes and ``by`` owns it. None otherwise."""
     category = release.category
     if by is None or category is None or not category.four_eyes:
-        return
+        return None
     owner = owner_of(release)
     if owner is None or owner.pk != by.pk:
-        return
+        return None
     name = owner.get_full_name()
     name = f"{name} ({owner.get_username()})" if name else owner.get_username()
-    raise DomainConflict(
+    return (
         f"{doing} {release.number} needs someone other than the owner, {name}: releases of the "
         f"category “{category.name}” are checked by four eyes. Ask a colleague who holds the "
-        "permission.",
-        extra={"state": release.state, "four_eyes": True},
+        "permission."
     )
 
 
+def four_eyes_check(release: Release, by, *, doing: str) -> None:
+    """409 when the release's category needs four eyes and ``by`` owns the release: ``doing``
+    (e.g. "Verifying") needs someone else."""
+    problem = four_eyes_problem(release, by, doing=doing)
+    if problem is not None:
+        raise DomainConflict(problem, extra={"state": release.state, "four_eyes": True})
+
+
 FOUR_EYES_DOING = {"verify": "Verifying", "review": "Reviewing"}
+SIGN_OFF_DOING = "Signing off the tests of"
 
 
 def four_eyes(name: str):

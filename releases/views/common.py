@@ -42,6 +42,11 @@ def _transitions(release: Release, user, *, install_freezes=(), review_form=None
         problems = services.condition_problems(release, name)
         if name == "install" and install_freezes:
             problems = [*problems, panels.freeze_problem(release, install_freezes)]
+        if name in policies.FOUR_EYES_DOING:
+            four_eyes = policies.four_eyes_problem(
+                release, user, doing=policies.FOUR_EYES_DOING[name]
+            )
+            problems = [*problems, four_eyes] if four_eyes else problems
         outside = policies.window_problem(release, name) if name in policies.WINDOW_OF else None
         rows.append(
             {
@@ -76,6 +81,13 @@ def render_detail(
     can_sign_off = release.state == ReleaseState.TESTING and request.user.has_perm(
         "releases.test_release"
     )
+    # four eyes: the owner sees who must sign off instead of forms that would be refused
+    sign_off_four_eyes = (
+        policies.four_eyes_problem(release, request.user, doing=policies.SIGN_OFF_DOING)
+        if can_sign_off
+        else None
+    )
+    can_sign_off = can_sign_off and not sign_off_four_eyes
     tests = [
         {
             "item": item,
@@ -106,6 +118,7 @@ def render_detail(
         ),
         "can_edit": _can_edit(release, request.user),
         "tests": tests,
+        "sign_off_four_eyes": sign_off_four_eyes,
         "can_complete_tasks": release.state == ReleaseState.ROLLOUT_PLANNED
         and request.user.has_perm("releases.plan_rollout_release"),
         "error": error,

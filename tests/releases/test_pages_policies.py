@@ -91,11 +91,26 @@ def test_the_owner_signing_off_in_a_four_eyes_category_is_told_who_may(client, m
     )
     test = TestScopeItem.objects.create(release=release, kind="changed_item", title="Changed: x")
     client.force_login(manager)
-    page = text_of(client.get(detail(release)))
-    assert "Four eyes" in page
+    page = client.get(detail(release))
+    assert "Four eyes" in text_of(page)
+    # no sign-off form for the owner, but who may sign off instead
+    assert f'action="{reverse("releases:test-sign-off", args=[release.pk, test.pk])}"' not in (
+        page.content.decode()
+    )
+    assert "needs someone other than the owner" in text_of(page)
     refused = client.post(
         reverse("releases:test-sign-off", args=[release.pk, test.pk]),
         {f"test-{test.pk}-result": "passed", f"test-{test.pk}-evidence": "green"},
     )
     assert refused.status_code == 409
     assert "needs someone other than the owner" in text_of(refused)
+
+
+def test_the_owners_verify_button_says_four_eyes_before_the_click(client, manager):
+    release = ReleaseFactory(
+        state=S.ROLLOUT_PLANNED, owner=manager, category=ReleaseCategoryFactory(four_eyes=True)
+    )
+    client.force_login(manager)
+    page = client.get(detail(release)).content.decode()
+    verify = page[page.index('data-transition="verify"') :]
+    assert "needs someone other than the owner" in verify[: verify.index("</li>")]
