@@ -26,6 +26,7 @@ from releases.choices import (
     ReleaseState,
 )
 from releases.models import Release, ReleaseTarget
+from releases.services import policies
 from releases.services.freezes import freezes_at, require_freeze_override
 
 IS = InstallationState
@@ -103,11 +104,18 @@ def installations_dispatch_due(*, now: datetime | None = None, limit: int = 2000
 
 @transaction.atomic
 def target_install_now(
-    *, target: ReleaseTarget, by, freeze_override_reason: str = ""
+    *,
+    target: ReleaseTarget,
+    by,
+    freeze_override_reason: str = "",
+    confirm_outside_window: bool = False,
+    outside_window_reason: str = "",
 ) -> ReleaseTarget:
-    """Manual trigger: release one target's installation to run now — or run a failed one again
-    (inside the window, outside freezes unless overridden with the permission and a reason). A
-    retried target leaves the failure count; its new result counts instead."""
+    """Manual trigger: release one target's installation to run now — or run a failed one again.
+    Outside freezes unless overridden with the permission and a reason; inside the installation
+    window unless confirmed with a reason (``confirm_outside_window``, audited; 409 without, or
+    always when the category refuses it). A retried target leaves the failure count; its new
+    result counts instead."""
     if not by.has_perm("releases.deploy_release"):
         raise DomainPermissionDenied("You do not have the permission to start installations.")
     target = ReleaseTarget.objects.select_for_update().select_related("release").get(pk=target.pk)
@@ -124,6 +132,9 @@ def target_install_now(
     frozen = freezes_at(now, release=release)
     if frozen:
         require_freeze_override(by, freeze_override_reason, frozen, release)
+    outside = policies.install_now_window_check(
+        release, by=by, confirmed=confirm_outside_window, reason=outside_window_reason, now=now
+    )
     if target.installation_state == IS.FAILED:
         counters_bump(release, count_install_failed=-1)
     target.installation_state, target.dispatched_at, target.attempts = (
@@ -136,8 +147,10 @@ def target_install_now(
         actor=by,
         action="release.install_now",
         target=release,
-        after={"ci": target.ci.identifier},
-        reason=freeze_override_reason,
+        after={"ci": target.ci.identifier, **({"outside_window": outside} if outside else {})},
+        reason=" ".join(
+            text.strip() for text in (freeze_override_reason, outside_window_reason) if text.strip()
+        ),
     )
     return target
 

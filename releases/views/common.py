@@ -7,8 +7,9 @@ from django.shortcuts import render
 from releasemgmt.core.exceptions import DomainError, error_text
 from releases import selectors, services
 from releases.choices import ReleaseState, RolloutTaskStatus, TestResult
-from releases.forms import EmergencyInstallForm, SignOffForm
+from releases.forms import EmergencyInstallForm, ReviewForm, SignOffForm
 from releases.models import Release
+from releases.services import policies
 from releases.templatetags.releases_tags import transition_label
 from releases.views import panels
 
@@ -28,10 +29,12 @@ def get_release(pk: int, *, with_targets: bool = True) -> Release:
         raise Http404("No such release.") from None
 
 
-def _transitions(release: Release, user, *, install_freezes=()) -> list[dict]:
+def _transitions(release: Release, user, *, install_freezes=(), review_form=None) -> list[dict]:
     """The transitions ``user`` may take now, each with what would stop it (shown before the
-    click) and whether it needs a reason. The back-out decision is not among them: it has its
-    own panel (approve, or request an override that a second person confirms)."""
+    click), whether it needs a reason, whether now is outside the plan's window (the dialog then
+    asks for a confirmation, or says the category refuses it) and, for ``review``, the review's
+    form. The back-out decision is not among them: it has its own panel (approve, or request an
+    override that a second person confirms)."""
     rows = []
     for name in services.available_transitions(release, user):
         if name in DECIDED_IN_PANEL:
@@ -39,6 +42,12 @@ def _transitions(release: Release, user, *, install_freezes=()) -> list[dict]:
         problems = services.condition_problems(release, name)
         if name == "install" and install_freezes:
             problems = [*problems, panels.freeze_problem(release, install_freezes)]
+        if name in policies.FOUR_EYES_DOING:
+            four_eyes = policies.four_eyes_problem(
+                release, user, doing=policies.FOUR_EYES_DOING[name]
+            )
+            problems = [*problems, four_eyes] if four_eyes else problems
+        outside = policies.window_problem(release, name) if name in policies.WINDOW_OF else None
         rows.append(
             {
                 "name": name,
@@ -46,6 +55,10 @@ def _transitions(release: Release, user, *, install_freezes=()) -> list[dict]:
                 "problems": problems,
                 "reason_required": name in services.REASON_REQUIRED,
                 "help": (getattr(Release, name).__doc__ or "").strip().split("\n")[0],
+                "outside_window": outside,
+                "outside_window_refused": bool(outside)
+                and policies.refuses_outside_window(release),
+                "review_form": (review_form or ReviewForm()) if name == "review" else None,
             }
         )
     return rows
@@ -60,14 +73,21 @@ def render_detail(
 ):
     """The release page; ``error`` is a refused action (``{"title", "message", "problems"}``)
     shown at the top, ``sign_off_forms`` bound forms that failed, keyed by test item,
-    ``decision_forms`` bound back-out/emergency forms that failed (``approve``, ``override``,
-    ``emergency``)."""
+    ``decision_forms`` bound back-out/emergency/review forms that failed (``approve``,
+    ``override``, ``emergency``, ``review``)."""
     release = get_release(pk, with_targets=False)  # a release may have 10,000 targets
     sign_off_forms = sign_off_forms or {}
     decision_forms = decision_forms or {}
     can_sign_off = release.state == ReleaseState.TESTING and request.user.has_perm(
         "releases.test_release"
     )
+    # four eyes: the owner sees who must sign off instead of forms that would be refused
+    sign_off_four_eyes = (
+        policies.four_eyes_problem(release, request.user, doing=policies.SIGN_OFF_DOING)
+        if can_sign_off
+        else None
+    )
+    can_sign_off = can_sign_off and not sign_off_four_eyes
     tests = [
         {
             "item": item,
@@ -83,7 +103,12 @@ def render_detail(
     context = {
         "release": release,
         "diff": selectors.baseline_diff(release),
-        "transitions": _transitions(release, request.user, install_freezes=install_freezes),
+        "transitions": _transitions(
+            release,
+            request.user,
+            install_freezes=install_freezes,
+            review_form=decision_forms.get("review"),
+        ),
         "tests_done": sum(
             item.result in (TestResult.PASSED, TestResult.WAIVED)
             for item in release.test_scope.all()
@@ -93,6 +118,7 @@ def render_detail(
         ),
         "can_edit": _can_edit(release, request.user),
         "tests": tests,
+        "sign_off_four_eyes": sign_off_four_eyes,
         "can_complete_tasks": release.state == ReleaseState.ROLLOUT_PLANNED
         and request.user.has_perm("releases.plan_rollout_release"),
         "error": error,

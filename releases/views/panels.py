@@ -18,7 +18,7 @@ from releases.choices import (
 )
 from releases.forms import ApproveBackoutForm, OverrideRequestForm, TargetFilterForm
 from releases.models import FreezeWindow, Release, ReleaseTarget
-from releases.services import freezes
+from releases.services import freezes, policies
 
 # The deployment card.
 
@@ -151,6 +151,8 @@ def deployment_card(request, release: Release, params) -> dict | None:
     user = request.user
     can_install_now = release.state == S.INSTALLING and user.has_perm("releases.deploy_release")
     freezes_now = freezes.freezes_at(timezone.now(), release=release) if can_install_now else []
+    # "install now" outside the installation window asks for a confirmation (or is refused)
+    outside = policies.window_problem(release, "install_now") if can_install_now else None
     filter_query = target_query({"state": state, "distribution": distribution})
     return {
         "progress": progress,
@@ -172,6 +174,8 @@ def deployment_card(request, release: Release, params) -> dict | None:
         "installable": INSTALLABLE_NOW,
         "freezes_now": freezes_now,
         "can_override_freeze": bool(freezes_now) and user.has_perm("releases.override_freeze"),
+        "outside_window": outside,
+        "outside_window_refused": bool(outside) and policies.refuses_outside_window(release),
     }
 
 
