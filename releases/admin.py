@@ -91,7 +91,14 @@ class ChangeRequestAdmin(ReadOnlyAdmin):
 
 @admin.register(ReleaseCategory)
 class ReleaseCategoryAdmin(AuditedAdmin):
-    list_display = ["name", "waives_communication", "waives_training", "waives_backout_rehearsal"]
+    list_display = [
+        "name",
+        "waives_communication",
+        "waives_training",
+        "waives_backout_rehearsal",
+        "outside_window",
+        "four_eyes",
+    ]
 
 
 @admin.register(UnitComponent)

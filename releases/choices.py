@@ -92,6 +92,21 @@ class RolloutTaskStatus(models.TextChoices):
     WAIVED = "waived", "Waived by category policy"
 
 
+class OutsideWindowPolicy(models.TextChoices):
+    """What a release category says of distributing or installing outside the plan's window."""
+
+    CONFIRM = "confirm", "Allowed with a confirmation and a reason"
+    REFUSE = "refuse", "Refused"
+
+
+class ReviewOutcome(models.TextChoices):
+    """The post-implementation review's verdict on a completed deployment."""
+
+    SUCCESSFUL = "successful", "Successful"
+    PARTIALLY_SUCCESSFUL = "partially_successful", "Partially successful"
+    FAILED = "failed", "Failed"
+
+
 class Outcome(models.TextChoices):
     COMPLETED = "completed", "Completed"
     BACKED_OUT = "backed_out", "Backed out"

@@ -38,16 +38,22 @@ def _version(product: str, version: str) -> SoftwareVersion | None:
     return SoftwareVersion.objects.filter(product__name=product, version=version).first()
 
 
-def _walk(release, manager, names, reason=""):
+def _walk(release, manager, names, reason="", details=None):
     for name in names:
         system = name.startswith("complete_") or name in ("require_backout", "fail_verification")
         release = services.release_transition(
-            release=release, name=name, by=None if system else manager, reason=reason
+            release=release,
+            name=name,
+            by=None if system else manager,
+            reason=reason,
+            details=details,
         )
     return release
 
 
 def _sign_off(release, manager, *, passed: int | None = None):
+    """Sign off the pending tests — by ``manager``, who in a four-eyes category ("Standard
+    change") is someone other than the release's owner."""
     tests = list(release.test_scope.filter(result=TestResult.PENDING).order_by("kind", "id"))
     for test in tests[: len(tests) if passed is None else passed]:
         services.test_item_sign_off(
@@ -104,17 +110,19 @@ def _planned(*, manager, title, level, unit, items, targets, changes=(), categor
 
 def seed(stdout) -> None:
     manager = get_user_model().objects.filter(username="release-manager").first()
+    # the second pair of eyes of the four-eyes category: tests, verification and review
+    colleague = get_user_model().objects.filter(username="release-manager-2").first()
     units = {
         ci.identifier: ci
         for ci in ConfigurationItem.objects.filter(identifier__in=list(COMPONENTS))
     }
-    if manager is None or set(units) != set(COMPONENTS):
+    if manager is None or colleague is None or set(units) != set(COMPONENTS):
         stdout.write(
             "Releases demo skipped: the demo users and the CMDB demo units are needed first."
         )
         return
     categories = {}
-    for name, description, communication, training, rehearsal in CATEGORIES:
+    for name, description, communication, training, rehearsal, four_eyes in CATEGORIES:
         categories[name], _ = ReleaseCategory.objects.get_or_create(
             name=name,
             defaults={
@@ -122,6 +130,7 @@ def seed(stdout) -> None:
                 "waives_communication": communication,
                 "waives_training": training,
                 "waives_backout_rehearsal": rehearsal,
+                "four_eyes": four_eyes,
             },
         )
     for identifier, products in COMPONENTS.items():
@@ -144,7 +153,7 @@ def seed(stdout) -> None:
             change_type="normal",
         )
     if Release.objects.filter(title__startswith="Billing 3.5.0").exists():
-        _seed_pilot(manager, categories, stdout)
+        _seed_pilot(manager, colleague, categories, stdout)
         _seed_webhooks(stdout)
         stdout.write("Demo releases already present.")
         _seed_history(categories, stdout)
@@ -187,24 +196,33 @@ def seed(stdout) -> None:
         days=-30,
     )
     baseline = _walk(baseline, manager, ["plan", "build", "start_tests"], reason="CAB 2026-10-20")
-    _sign_off(baseline, manager)
+    _sign_off(baseline, colleague)
     baseline = _walk(baseline, manager, ["accept", "plan_rollout"])
     for task in baseline.rollout_tasks.filter(status="pending"):
         services.rollout_task_complete(task=task, by=manager)
-    _walk(
+    baseline = _walk(baseline, colleague, ["verify"])
+    # its windows lay a month back: going ahead outside them is confirmed, with a reason
+    baseline = _walk(
         baseline,
         manager,
-        [
-            "verify",
-            "distribute",
-            "complete_distribution",
-            "install",
-            "complete_installation",
-            "review",
-            "close",
-        ],
-        reason="Installed on every target",
+        ["distribute", "complete_distribution", "install", "complete_installation"],
+        reason="The vendor delivered after the planned windows; CAB agreed to go ahead",
+        details={"confirm_outside_window": True},
     )
+    baseline = _walk(
+        baseline,
+        colleague,
+        ["review"],
+        details={
+            "review": {
+                "outcome": "successful",
+                "went_well": "Installed on every target inside the agreed outage.",
+                "went_badly": "The vendor delivered a month late, after the planned windows.",
+                "follow_up_actions": ["Ask the vendor for delivery dates before the CAB"],
+            }
+        },
+    )
+    _walk(baseline, manager, ["close"], reason="Installed on every target")
 
     # Delta, requested: straight from a change, plan still to write.
     services.release_create_from_change(
@@ -227,7 +245,7 @@ def seed(stdout) -> None:
         days=10,
     )
     package = _walk(package, manager, ["plan", "build", "start_tests"], reason="CAB 2026-11-24")
-    _sign_off(package, manager)
+    _sign_off(package, colleague)
     _walk(package, manager, ["accept"], reason="All tests green, rehearsal done")
 
     # Full, in testing with partial sign-off.
@@ -243,7 +261,7 @@ def seed(stdout) -> None:
         days=14,
     )
     full = _walk(full, manager, ["plan", "build", "start_tests"])
-    _sign_off(full, manager, passed=1)
+    _sign_off(full, colleague, passed=1)
 
     # Delta, planned: the plan is approved, the build not yet done.
     emergency = _planned(
@@ -258,7 +276,7 @@ def seed(stdout) -> None:
         days=3,
     )
     _walk(emergency, manager, ["plan"], reason="Emergency CAB")
-    _seed_pilot(manager, categories, stdout)
+    _seed_pilot(manager, colleague, categories, stdout)
     _seed_webhooks(stdout)
     stdout.write(
         f"Demo releases: {Release.objects.count()} (closed baseline, requested, planned, testing, accepted)."
@@ -307,10 +325,11 @@ def _seed_history(categories, stdout) -> None:
 PILOT_TITLE = "Microsoft 365 Apps 2412 pilot"
 
 
-def _seed_pilot(manager, categories, stdout) -> None:
+def _seed_pilot(manager, colleague, categories, stdout) -> None:
     """A release in ``installing`` on 20 workstations for the reference agents
-    (``make agents``). A new one is made whenever no release is installing — e.g. after the
-    last demo backed out."""
+    (``make agents``), its tests signed off and its verification run by ``colleague`` (four
+    eyes). A new one is made whenever no release is installing — e.g. after the last demo backed
+    out."""
     if Release.objects.filter(state=ReleaseState.INSTALLING).exists():
         return
     old, new = _version("Microsoft 365 Apps", "2410"), _version("Microsoft 365 Apps", "2412")
@@ -361,11 +380,12 @@ def _seed_pilot(manager, categories, stdout) -> None:
         release=release, by=manager, kind=FailureConditionKind.WINDOW_ENDED_WITH_PENDING
     )
     release = _walk(release, manager, ["plan", "build", "start_tests"], reason="Pilot approved")
-    _sign_off(release, manager)
+    _sign_off(release, colleague)
     release = _walk(release, manager, ["accept", "plan_rollout"])
     for task in release.rollout_tasks.filter(status="pending"):
         services.rollout_task_complete(task=task, by=manager)
-    release = _walk(release, manager, ["verify", "distribute"])
+    release = _walk(release, colleague, ["verify"])
+    release = _walk(release, manager, ["distribute"])
     for target in release.targets.all():
         reports.target_report(
             target_id=target.pk,

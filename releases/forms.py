@@ -18,6 +18,7 @@ from releases.choices import (
     FreezeScope,
     InstallationState,
     ReleaseLevel,
+    ReviewOutcome,
     TestResult,
 )
 from releases.models import ChangeRequest, FreezeWindow, Release, UnitComponent
@@ -335,9 +336,56 @@ class FailureConditionForm(ServiceErrorsMixin, forms.Form):
 
 
 class TransitionForm(forms.Form):
+    """A transition's dialog: the reason, and — outside the plan's window — the confirmation
+    to go ahead anyway (the service asks for both)."""
+
     reason = forms.CharField(
         required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3})
     )
+    confirm_outside_window = forms.BooleanField(
+        required=False, label="Go ahead outside the plan's window (the reason is recorded)"
+    )
+
+    def details(self) -> dict:
+        """What the transition service takes besides the reason."""
+        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        return {"confirm_outside_window": True} if data.get("confirm_outside_window") else {}
+
+
+class ReviewForm(ServiceErrorsMixin, forms.Form):
+    """The post-implementation review that ``review`` records: the outcome is required, the
+    lessons prompted."""
+
+    outcome = forms.ChoiceField(choices=[("", "Choose…"), *ReviewOutcome.choices])
+    went_well = forms.CharField(
+        required=False,
+        max_length=10000,
+        label="What went well",
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    went_badly = forms.CharField(
+        required=False,
+        max_length=10000,
+        label="What went badly",
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    follow_up_actions = forms.CharField(
+        required=False,
+        max_length=10000,
+        label="Follow-up actions",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One per line.",
+    )
+
+    def review(self) -> dict:
+        """The review as the service takes it (``details["review"]``)."""
+        data = self.cleaned_data
+        return {
+            "outcome": data["outcome"],
+            "went_well": data["went_well"],
+            "went_badly": data["went_badly"],
+            "follow_up_actions": data["follow_up_actions"].splitlines(),
+        }
 
 
 class SignOffForm(ServiceErrorsMixin, forms.Form):
@@ -374,13 +422,21 @@ class TargetFilterForm(forms.Form):
 
 
 class InstallNowForm(forms.Form):
-    """The manual trigger of one target; the reason only counts during a freeze, for someone
-    allowed to override it."""
+    """The manual trigger of one target; the freeze reason only counts during a freeze, for
+    someone allowed to override it; the confirmation and its reason outside the installation
+    window."""
 
     freeze_override_reason = forms.CharField(
         required=False,
         max_length=2000,
         label="Reason for overriding the freeze",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    confirm_outside_window = forms.BooleanField(required=False)
+    outside_window_reason = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Why it runs outside the installation window",
         widget=forms.Textarea(attrs={"rows": 2}),
     )
 

@@ -8,6 +8,8 @@ from releasemgmt.accounts.models import User
 
 DEMO_USERS = {
     "release-manager": (roles.RELEASE_MANAGER, "Rita", "Release"),
+    # a second release manager: four-eyes categories need someone other than the owner
+    "release-manager-2": (roles.RELEASE_MANAGER, "Remy", "Release"),
     "change-manager": (roles.CHANGE_MANAGER, "Carl", "Change"),
     "ops": (roles.OPS, "Olga", "Ops"),
     "config-manager": (roles.CONFIGURATION_MANAGER, "Conrad", "Config"),

@@ -241,6 +241,8 @@ SPECTACULAR_SETTINGS = {
         "VersionStatusEnum": "dsl_dhs.choices.VersionStatus",
         "ReservationStatusEnum": "dsl_dhs.choices.ReservationStatus",
         "WebhookDeliveryStatusEnum": "releases.webhooks.models.DeliveryStatus",
+        "OutcomeEnum": "releases.choices.Outcome",
+        "ReviewOutcomeEnum": "releases.choices.ReviewOutcome",
     },
     # Swagger UI from the installed sidecar package, never from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -316,6 +316,15 @@ class InstallNowSerializer(serializers.Serializer):
     freeze_override_reason = serializers.CharField(
         max_length=2000, required=False, allow_blank=True, default=""
     )
+    confirm_outside_window = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Go ahead although now is outside the installation window (with "
+        "`outside_window_reason`; refused when the release's category refuses it).",
+    )
+    outside_window_reason = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, default=""
+    )
 
 
 class InstallNowView(APIView):
@@ -327,7 +336,11 @@ class InstallNowView(APIView):
         request=InstallNowSerializer,
         responses={
             200: TargetSerializer,
-            409: OpenApiResponse(ERROR, description="Not installing, already started, or frozen."),
+            409: OpenApiResponse(
+                ERROR,
+                description="Not installing, already started, frozen, or outside the "
+                "installation window without a confirmation.",
+            ),
             **errors(400, 404),
         },
     )

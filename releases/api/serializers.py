@@ -5,7 +5,7 @@ from rest_framework.reverse import reverse
 from cmdb.models import ConfigurationItem
 from cmdb.selectors import cis_by_identifiers
 from dsl_dhs.models import HardwareModel, SoftwareVersion
-from releases.choices import FailureConditionKind, TestResult
+from releases.choices import FailureConditionKind, ReviewOutcome, TestResult
 from releases.models import (
     BackoutStep,
     ChangeRequest,
@@ -13,6 +13,7 @@ from releases.models import (
     Release,
     ReleaseCategory,
     ReleaseItem,
+    ReleaseReview,
     ReleaseTarget,
     ReleaseTransition,
     RolloutTask,
@@ -68,6 +69,8 @@ class ReleaseCategorySerializer(serializers.ModelSerializer):
             "waives_communication",
             "waives_training",
             "waives_backout_rehearsal",
+            "outside_window",
+            "four_eyes",
         ]
 
 
@@ -265,6 +268,24 @@ class AvailableTransitionSerializer(serializers.Serializer):
     reason_required = serializers.BooleanField(help_text="A `reason` must be given (400 without).")
 
 
+class ReleaseReviewSerializer(serializers.ModelSerializer):
+    """The post-implementation review, as recorded by `review`."""
+
+    reviewed_by = serializers.CharField(source="reviewed_by_name", read_only=True)
+
+    class Meta:
+        model = ReleaseReview
+        fields = [
+            "outcome",
+            "went_well",
+            "went_badly",
+            "follow_up_actions",
+            "reviewed_by",
+            "reviewed_at",
+        ]
+        read_only_fields = fields
+
+
 class ReleaseDetailSerializer(ReleaseListSerializer):
     """One release as the API shows it: state is read-only (it moves only by transitions)."""
 
@@ -284,6 +305,12 @@ class ReleaseDetailSerializer(ReleaseListSerializer):
     backout_steps = BackoutStepSerializer(many=True, read_only=True)
     test_scope = TestScopeItemSerializer(many=True, read_only=True)
     rollout_tasks = RolloutTaskSerializer(many=True, read_only=True)
+    review = ReleaseReviewSerializer(
+        source="implementation_review",
+        read_only=True,
+        allow_null=True,
+        help_text="The post-implementation review; null until `review` is taken.",
+    )
 
     class Meta(ReleaseListSerializer.Meta):
         fields = [
@@ -320,6 +347,7 @@ class ReleaseDetailSerializer(ReleaseListSerializer):
             "backout_steps",
             "test_scope",
             "rollout_tasks",
+            "review",
         ]
         read_only_fields = fields
 
@@ -355,8 +383,47 @@ class ReleaseWriteSerializer(serializers.ModelSerializer):
         fields = [*PLAN_FIELDS, "change_requests"]
 
 
+class ReviewWriteSerializer(serializers.Serializer):
+    """The post-implementation review that `review` records: the outcome is required."""
+
+    outcome = serializers.ChoiceField(choices=ReviewOutcome.choices)
+    went_well = serializers.CharField(
+        max_length=10000, required=False, allow_blank=True, default=""
+    )
+    went_badly = serializers.CharField(
+        max_length=10000, required=False, allow_blank=True, default=""
+    )
+    follow_up_actions = serializers.ListField(
+        child=serializers.CharField(max_length=1000, allow_blank=True),
+        max_length=100,
+        required=False,
+        default=list,
+        help_text="What is to be done next, one text each.",
+    )
+
+
 class TransitionRequestSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    confirm_outside_window = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="`distribute`, `install`: go ahead although now is outside the plan's window "
+        "(with a `reason`; refused when the release's category refuses it).",
+    )
+    review = ReviewWriteSerializer(
+        required=False,
+        help_text="`review`: the post-implementation review (its `outcome` is required).",
+    )
+
+    def details(self) -> dict:
+        """What the transition service takes besides the reason."""
+        data = self.validated_data
+        details = {}
+        if data.get("confirm_outside_window"):
+            details["confirm_outside_window"] = True
+        if "review" in data:
+            details["review"] = dict(data["review"])
+        return details
 
 
 class TransitionRefusedSerializer(serializers.Serializer):

@@ -127,12 +127,19 @@ class ReleaseViewSet(
     )
     def transition(self, request, pk=None, name=None):
         """Take a transition; 403 without its permission, 409 with the allowed ones when the state
-        or the conditions do not allow it."""
+        or the conditions do not allow it. `distribute` and `install` outside the plan's window
+        need `confirm_outside_window` and a `reason` (409 without, or always when the category
+        refuses it); in a four-eyes category `verify` and `review` are 409 for the release's
+        owner; `review` needs `review.outcome` (400 without)."""
         get_object_or_404(Release, pk=pk)
         body = s.TransitionRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         release = services.release_transition(
-            release=int(pk), name=name, by=request.user, reason=body.validated_data["reason"]
+            release=int(pk),
+            name=name,
+            by=request.user,
+            reason=body.validated_data["reason"],
+            details=body.details(),
         )
         return self._detail(release)
 
@@ -327,7 +334,8 @@ class ChangeRequestViewSet(
     ),
 )
 class ReleaseCategoryViewSet(AuditedModelViewSet):
-    """Release categories: the policies that waive roll-out tasks or the back-out rehearsal."""
+    """Release categories: the policies that waive roll-out tasks or the back-out rehearsal,
+    refuse or ask a confirmation for work outside the plan's windows, and ask for four eyes."""
 
     queryset = ReleaseCategory.objects.all()
     serializer_class = s.ReleaseCategorySerializer

@@ -115,15 +115,32 @@ BACKOUT_STEPS = (
 )
 
 
-# The demo's release categories (name, description, waives communication, training, rehearsal).
+# The demo's release categories (name, description, waives communication, training, rehearsal,
+# four eyes).
 CATEGORIES = [
-    ("Standard change", "Pre-approved, routine releases.", False, False, False),
+    (
+        "Standard change",
+        "Pre-approved, routine releases: tests, verification and review by someone other than "
+        "the owner.",
+        False,
+        False,
+        False,
+        True,
+    ),
     (
         "Antivirus definition update",
         "Signature updates: no communication or training needed.",
         True,
         True,
         False,
+        False,
     ),
-    ("Emergency fix", "Urgent fixes under the emergency change process.", False, True, False),
+    (
+        "Emergency fix",
+        "Urgent fixes under the emergency change process.",
+        False,
+        True,
+        False,
+        False,
+    ),
 ]

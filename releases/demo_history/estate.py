@@ -84,7 +84,7 @@ class _Silent:
 def history_categories() -> dict[str, ReleaseCategory]:
     """The demo's release categories, created when missing."""
     result = {}
-    for name, description, communication, training, rehearsal in CATEGORIES:
+    for name, description, communication, training, rehearsal, four_eyes in CATEGORIES:
         result[name], _ = ReleaseCategory.objects.get_or_create(
             name=name,
             defaults={
@@ -92,6 +92,7 @@ def history_categories() -> dict[str, ReleaseCategory]:
                 "waives_communication": communication,
                 "waives_training": training,
                 "waives_backout_rehearsal": rehearsal,
+                "four_eyes": four_eyes,
             },
         )
     return result

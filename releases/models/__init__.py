@@ -19,6 +19,7 @@ from releases.models.release import (
     Release,
     ReleaseCategory,
     ReleaseNumberSequence,
+    ReleaseReview,
     ReleaseTransition,
     UnitComponent,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "ReleaseCategory",
     "ReleaseItem",
     "ReleaseNumberSequence",
+    "ReleaseReview",
     "ReleaseTarget",
     "ReleaseTransition",
     "RolloutTask",

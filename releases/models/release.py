@@ -15,8 +15,10 @@ from releases.choices import (
     DistributionMethod,
     InstallationMode,
     Outcome,
+    OutsideWindowPolicy,
     ReleaseLevel,
     ReleaseState,
+    ReviewOutcome,
     RolloutTaskStatus,
     TestResult,
     Trigger,
@@ -26,8 +28,9 @@ S = ReleaseState
 
 
 class ReleaseCategory(models.Model):
-    """A policy: which roll-out tasks and which tests a kind of release may skip. Waivers come
-    from here, never from a checkbox on the release."""
+    """A policy: which roll-out tasks and which tests a kind of release may skip, whether work
+    outside the plan's windows is refused or needs a confirmation, and whether its owner needs a
+    second person (four eyes). Waivers come from here, never from a checkbox on the release."""
 
     name = models.CharField(max_length=100, unique=True)
     description = models.TextField(blank=True)
@@ -36,6 +39,17 @@ class ReleaseCategory(models.Model):
     waives_backout_rehearsal = models.BooleanField(
         default=False,
         help_text="Only for releases whose back-out cannot be rehearsed meaningfully.",
+    )
+    outside_window = models.CharField(
+        max_length=10,
+        choices=OutsideWindowPolicy.choices,
+        default=OutsideWindowPolicy.CONFIRM,
+        help_text="Distributing or installing outside the plan's window: allowed with a "
+        "confirmation and a reason (audited), or refused.",
+    )
+    four_eyes = models.BooleanField(
+        default=False,
+        help_text="Test sign-off, verification and review by someone other than the release's owner.",
     )
 
     class Meta:
@@ -485,6 +499,28 @@ class Release(ConcurrentTransitionMixin, models.Model):
     def cancel(self):
         self._entered()
         self._ended(Outcome.CANCELLED)
+
+
+class ReleaseReview(models.Model):
+    """The post-implementation review of a completed deployment, written by ``review``."""
+
+    release = models.OneToOneField(
+        Release, on_delete=models.CASCADE, related_name="implementation_review"
+    )
+    outcome = models.CharField(max_length=30, choices=ReviewOutcome.choices)
+    went_well = models.TextField(blank=True)
+    went_badly = models.TextField(blank=True)
+    follow_up_actions = models.JSONField(
+        default=list, blank=True, help_text="What is to be done next, one sentence each."
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_by_name = models.CharField(max_length=150)
+    reviewed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"{self.release.number}: {self.get_outcome_display()}"
 
 
 class ReleaseTransition(models.Model):

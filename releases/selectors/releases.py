@@ -26,7 +26,9 @@ def release_list() -> QuerySet:
 def release_detail(pk: int, *, with_targets: bool = True) -> Release:
     """One release with its contents, targets, plan, tests, tasks, changes and timeline."""
     return (
-        Release.objects.select_related("release_unit", "owner", "category", "created_by")
+        Release.objects.select_related(
+            "release_unit", "owner", "category", "created_by", "implementation_review"
+        )
         .prefetch_related(
             Prefetch(
                 "items",

@@ -27,6 +27,7 @@ from releases.choices import (
     ReleaseState,
 )
 from releases.models import Release, ReleaseTarget
+from releases.services import policies
 from releases.services.freezes import freezes_at, require_freeze_override
 
 IS = InstallationState
@@ -106,11 +107,18 @@ def installations_dispatch_due(*, now: datetime | None = None, limit: int = 2000
 
 @transaction.atomic
 def target_install_now(
-    *, target: ReleaseTarget, by, freeze_override_reason: str = ""
+    *,
+    target: ReleaseTarget,
+    by,
+    freeze_override_reason: str = "",
+    confirm_outside_window: bool = False,
+    outside_window_reason: str = "",
 ) -> ReleaseTarget:
-    """Manual trigger: release one target's installation to run now — or run a failed one again
-    (inside the window, outside freezes unless overridden with the permission and a reason). A
-    retried target leaves the failure count; its new result counts instead."""
+    """Manual trigger: release one target's installation to run now — or run a failed one again.
+    Outside freezes unless overridden with the permission and a reason; inside the installation
+    window unless confirmed with a reason (``confirm_outside_window``, audited; 409 without, or
+    always when the category refuses it). A retried target leaves the failure count; its new
+    result counts instead."""
     if not by.has_perm("releases.deploy_release"):
         raise DomainPermissionDenied("You do not have the permission to start installations.")
     target = ReleaseTarget.objects.select_for_update().select_related("release").get(pk=target.pk)
@@ -127,6 +135,9 @@ def target_install_now(
     frozen = freezes_at(now, release=release)
     if frozen:
         require_freeze_override(by, freeze_override_reason, frozen, release)
+    outside = policies.install_now_window_check(
+        release, by=by, confirmed=confirm_outside_window, reason=outside_window_reason, now=now
+    )
     if target.installation_state == IS.FAILED:
         counters_bump(release, count_install_failed=-1)
     target.installation_state, target.dispatched_at, target.attempts = (
@@ -139,21 +150,31 @@ def target_install_now(
         actor=by,
         action="release.install_now",
         target=release,
-        after={"ci": target.ci.identifier},
-        reason=freeze_override_reason,
+        after={"ci": target.ci.identifier, **({"outside_window": outside} if outside else {})},
+        reason=" ".join(
+            text.strip() for text in (freeze_override_reason, outside_window_reason) if text.strip()
+        ),
     )
     return target
 
 
 @transaction.atomic
-def release_retry_failed_targets(*, release: Release, by, freeze_override_reason: str = "") -> int:
+def release_retry_failed_targets(
+    *,
+    release: Release,
+    by,
+    freeze_override_reason: str = "",
+    confirm_outside_window: bool = False,
+    outside_window_reason: str = "",
+) -> int:
     """Run every failed installation of an installing release again now, each a new attempt
     (counted in ``attempts``): the way on after an override, or after failures that crossed no
     condition. The retried targets leave the failure count; their new results count instead.
     Needs ``deploy_release`` (403); 409 when the release is not installing or nothing failed;
-    during a freeze, the freeze-override permission and a reason (audited). One transaction with
-    the release locked; a target whose own report is in flight right now is left for the next
-    retry. Returns how many were released to run."""
+    during a freeze, the freeze-override permission and a reason; outside the installation
+    window, a confirmation with a reason (as "install now"; refused when the category refuses
+    it) — both audited. One transaction with the release locked; a target whose own report is in
+    flight right now is left for the next retry. Returns how many were released to run."""
     if not by.has_perm("releases.deploy_release"):
         raise DomainPermissionDenied("You do not have the permission to start installations.")
     release = Release.objects.select_for_update().get(pk=release.pk)
@@ -167,6 +188,9 @@ def release_retry_failed_targets(*, release: Release, by, freeze_override_reason
     frozen = freezes_at(now, release=release)
     if frozen:
         require_freeze_override(by, freeze_override_reason, frozen, release)
+    outside = policies.install_now_window_check(
+        release, by=by, confirmed=confirm_outside_window, reason=outside_window_reason, now=now
+    )
     # skip_locked: a report in flight holds its target and waits for the release (see reports)
     failed = list(
         ReleaseTarget.objects.select_for_update(skip_locked=True)
@@ -187,8 +211,12 @@ def release_retry_failed_targets(*, release: Release, by, freeze_override_reason
         actor=by,
         action="release.retry_failed_targets",
         target=release,
-        after={"targets": len(failed), "cis": [ci for _, ci in failed[:100]]},
-        reason=freeze_override_reason,
+        after={
+            "targets": len(failed),
+            "cis": [ci for _, ci in failed[:100]],
+            **({"outside_window": outside} if outside else {}),
+        },
+        reason=" ".join(r for r in (freeze_override_reason, outside_window_reason) if r),
     )
     return len(failed)
 

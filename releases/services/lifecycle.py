@@ -9,7 +9,8 @@ reports, the watchdog, a met failure condition) take a transition with ``take_tr
 same table and checks, without locking again.
 
 The steps live in the modules of their domain (test scope in ``levels``, roll-out tasks in
-``planning``, the verification engine, ``freezes``, ``installation``, ``backout``, status callbacks)
+``planning``, the verification engine, ``freezes``, the category ``policies`` — windows and four
+eyes —, ``installation``, ``backout``, the post-implementation ``reviews``, status callbacks)
 and are imported here by name. No step takes a transition itself: a step that calls for one says
 so in the table (``then``). The paths that take transitions — deployment ``reports``, the
 ``failure_conditions`` and the watchdog, the ``overrides`` (the emergency install, continuing
@@ -36,6 +37,8 @@ from releases.services import (
     installation,
     levels,
     planning,
+    policies,
+    reviews,
     verification,
 )
 from releases.webhooks import callbacks
@@ -75,6 +78,25 @@ class Transition:
     then: FollowUp | None = None
 
 
+def guards(*checks: Guard) -> Guard:
+    """One guard that runs ``checks`` in order (the first to refuse answers)."""
+
+    def check(release: Release, *, by, reason: str, details: dict) -> None:
+        for one in checks:
+            one(release, by=by, reason=reason, details=details)
+
+    return check
+
+
+def problems_of(*readers: Problems) -> Problems:
+    """What the guards of ``guards(...)`` refuse now, read only: every reader's problems."""
+
+    def problems(release: Release, by) -> list[str]:
+        return [problem for read in readers for problem in read(release, by)]
+
+    return problems
+
+
 def _verify(release: Release, *, by, reason: str = "", details: dict | None = None) -> Release:
     """``verify``: roll-out tasks must be done (409 otherwise); then the engine runs. No failing
     check → ``verified``; any → ``verification_failed`` (taken by the system, naming who ran it),
@@ -88,7 +110,7 @@ def _verify(release: Release, *, by, reason: str = "", details: dict | None = No
     run = verification.run_verification(release, by=by)
     figures = {"verification_run": run.pk, "checks": run.checks_total, "failed": run.checks_failed}
     if run.passed:
-        return _apply(release, "verify", by=by, reason=reason, details=figures)
+        return _apply(release, "verify", by=by, reason=reason, details=figures, guarded=True)
     requested_by = by.get_username() if by is not None else SYSTEM_ACTOR
     return _apply(
         release,
@@ -97,6 +119,18 @@ def _verify(release: Release, *, by, reason: str = "", details: dict | None = No
         reason=f"{run.checks_failed} of {run.checks_total} checks failed (verification run by {requested_by}).",
         details=figures,
     )
+
+
+def _review(release: Release, *, by, reason: str = "", details: dict | None = None) -> Release:
+    """``review``: the post-implementation review needs its outcome (400 otherwise); what went
+    well and badly and the follow-up actions are recorded with it (``ReleaseReview``, and in the
+    timeline's and the audit event's details). Runs inside the transition's transaction."""
+    details = dict(details or {})
+    review = reviews.review_read(details.get("review"))
+    details["review"] = review
+    release = _apply(release, "review", by=by, reason=reason, details=details, guarded=True)
+    reviews.review_record(release, by, review)
+    return release
 
 
 # Every transition, in the order of the state machine. "What happens on close?" — read its row.
@@ -108,13 +142,23 @@ TABLE: dict[str, Transition] = {
     "fail_tests": Transition(reason_required=True),
     "accept": Transition(),
     "plan_rollout": Transition(before=(planning.rollout_tasks_create,)),
-    "verify": Transition(handler=_verify),
+    "verify": Transition(
+        guard=policies.four_eyes("verify"),
+        guard_problems=policies.four_eyes_problems("verify"),
+        handler=_verify,
+    ),
     "fail_verification": Transition(system=True),
-    "distribute": Transition(after=(installation.distribution_start,)),
+    "distribute": Transition(
+        guard=policies.inside_window("distribute"),
+        guard_problems=policies.inside_window_problems("distribute"),
+        after=(installation.distribution_start,),
+    ),
     "complete_distribution": Transition(system=True),
     "install": Transition(
-        guard=freezes.install_freeze_check,
-        guard_problems=freezes.install_freeze_problems,
+        guard=guards(freezes.install_freeze_check, policies.inside_window("install")),
+        guard_problems=problems_of(
+            freezes.install_freeze_problems, policies.inside_window_problems("install")
+        ),
         after=(installation.installations_start,),
     ),
     "complete_installation": Transition(system=True),
@@ -130,7 +174,11 @@ TABLE: dict[str, Transition] = {
         after=(installation.installations_resume,),
     ),
     "complete_backout": Transition(system=True),
-    "review": Transition(),
+    "review": Transition(
+        guard=policies.four_eyes("review"),
+        guard_problems=policies.four_eyes_problems("review"),
+        handler=_review,
+    ),
     "close": Transition(after=(installation.release_record_in_cmdb,)),
     "cancel": Transition(reason_required=True),
 }
@@ -287,18 +335,29 @@ def take_transition(
     _check_person(name, by, reason)
     if row.handler is not None:
         _check_state(release, name, by)
+        if row.guard is not None:
+            row.guard(release, by=by, reason=reason, details=details or {})
         return row.handler(release, by=by, reason=reason, details=details)
     return _apply(release, name, by=by, reason=reason, details=details)
 
 
-def _apply(release: Release, name: str, *, by, reason: str = "", details: dict | None = None):
-    """Apply ``name`` to the locked release as its row in ``TABLE`` says: the state, the guard,
-    the before-steps, the conditions (409 with what is missing), the transition, the timeline
-    entry, the audit event, the after-steps, the callbacks, the follow-up."""
+def _apply(
+    release: Release,
+    name: str,
+    *,
+    by,
+    reason: str = "",
+    details: dict | None = None,
+    guarded: bool = False,
+):
+    """Apply ``name`` to the locked release as its row in ``TABLE`` says: the state, the guard
+    (unless a handler ran it already: ``guarded``), the before-steps, the conditions (409 with
+    what is missing), the transition, the timeline entry, the audit event, the after-steps, the
+    callbacks, the follow-up."""
     row = TABLE[name]
     source = release.state
     _check_state(release, name, by)
-    if row.guard is not None:
+    if row.guard is not None and not guarded:
         row.guard(release, by=by, reason=reason, details=details or {})
     for step in row.before:
         step(release, by)

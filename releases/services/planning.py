@@ -34,6 +34,7 @@ from releases.models import (
     RolloutTask,
     TestScopeItem,
 )
+from releases.services import policies
 from releases.services.levels import (
     is_changed,
     level_problems,
@@ -358,8 +359,9 @@ def release_backout_plan_set(*, release: Release, steps: list[str], by) -> list[
 def test_item_sign_off(
     *, item: TestScopeItem, result: str, by, evidence: str = ""
 ) -> TestScopeItem:
-    """Record a test result (passed or failed, with evidence) while the release is in testing.
-    Waivers come only from the category policy."""
+    """Record a test result (passed or failed, with evidence) while the release is in testing —
+    in a four-eyes category by someone other than the release's owner (409). Waivers come only
+    from the category policy."""
     if not by.has_perm("releases.test_release"):
         raise DomainPermissionDenied("You do not have the permission to sign off release tests.")
     release = Release.objects.select_for_update().get(pk=item.release_id)
@@ -367,6 +369,7 @@ def test_item_sign_off(
         raise DomainConflict(
             f"{release.number} is not in testing; tests are signed off while testing."
         )
+    policies.four_eyes_check(release, by, doing=policies.SIGN_OFF_DOING)
     item = TestScopeItem.objects.select_for_update().get(pk=item.pk)
     if result not in (TestResult.PASSED, TestResult.FAILED):
         raise DomainValidationError(

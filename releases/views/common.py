@@ -7,8 +7,9 @@ from django.shortcuts import render
 from releasemgmt.core.exceptions import DomainError, error_text
 from releases import selectors, services
 from releases.choices import ReleaseState, RolloutTaskStatus, TestResult
-from releases.forms import EmergencyInstallForm, SignOffForm
+from releases.forms import EmergencyInstallForm, ReviewForm, SignOffForm
 from releases.models import Release
+from releases.services import policies
 from releases.templatetags.releases_tags import transition_label
 from releases.views import panels
 
@@ -28,20 +29,36 @@ def get_release(pk: int, *, with_targets: bool = True) -> Release:
         raise Http404("No such release.") from None
 
 
-def _transitions(release: Release, user) -> list[dict]:
+def _transitions(release: Release, user, *, review_form=None) -> list[dict]:
     """What ``user`` can do now (``services.available_transitions``): each transition with
     whether it is ready and, when not, what stops it — shown before the click, the button
-    disabled — and whether it needs a reason. The back-out decision is not among them: it has
-    its own panel (approve, or request an override that a second person confirms)."""
-    return [
-        {
-            **item,
-            "label": transition_label(item["name"]),
-            "help": (getattr(Release, item["name"]).__doc__ or "").strip().split("\n")[0],
-        }
-        for item in services.available_transitions(release, user)
-        if item["name"] not in DECIDED_IN_PANEL
-    ]
+    disabled — whether it needs a reason, whether now is outside the plan's window (the dialog
+    then asks for the confirmation the API asks for; a category that refuses it blocks it) and,
+    for ``review``, the review's form. The back-out decision is not among them: it has its own
+    panel (approve, or request an override that a second person confirms)."""
+    rows = []
+    for item in services.available_transitions(release, user):
+        name = item["name"]
+        if name in DECIDED_IN_PANEL:
+            continue
+        outside = policies.window_problem(release, name) if name in policies.WINDOW_OF else None
+        refused = bool(outside) and policies.refuses_outside_window(release)
+        # confirmed in the dialog, not a reason to disable the button
+        asks = policies.confirmation_sentence(outside) if outside and not refused else None
+        problems = [problem for problem in item["problems"] if problem != asks]
+        rows.append(
+            {
+                **item,
+                "ready": not problems,
+                "problems": problems,
+                "label": transition_label(name),
+                "help": (getattr(Release, name).__doc__ or "").strip().split("\n")[0],
+                "outside_window": outside,
+                "outside_window_refused": refused,
+                "review_form": (review_form or ReviewForm()) if name == "review" else None,
+            }
+        )
+    return rows
 
 
 def _can_edit(release: Release, user) -> bool:
@@ -53,14 +70,21 @@ def render_detail(
 ):
     """The release page; ``error`` is a refused action (``{"title", "message", "problems"}``)
     shown at the top, ``sign_off_forms`` bound forms that failed, keyed by test item,
-    ``decision_forms`` bound back-out/emergency forms that failed (``approve``, ``override``,
-    ``emergency``)."""
+    ``decision_forms`` bound back-out/emergency/review forms that failed (``approve``,
+    ``override``, ``emergency``, ``review``)."""
     release = get_release(pk, with_targets=False)  # a release may have 10,000 targets
     sign_off_forms = sign_off_forms or {}
     decision_forms = decision_forms or {}
     can_sign_off = release.state == ReleaseState.TESTING and request.user.has_perm(
         "releases.test_release"
     )
+    # four eyes: the owner sees who must sign off instead of forms that would be refused
+    sign_off_four_eyes = (
+        policies.four_eyes_problem(release, request.user, doing=policies.SIGN_OFF_DOING)
+        if can_sign_off
+        else None
+    )
+    can_sign_off = can_sign_off and not sign_off_four_eyes
     tests = [
         {
             "item": item,
@@ -80,7 +104,9 @@ def render_detail(
     context = {
         "release": release,
         "diff": selectors.baseline_diff(release),
-        "transitions": _transitions(release, request.user),
+        "transitions": _transitions(
+            release, request.user, review_form=decision_forms.get("review")
+        ),
         "tests_done": sum(
             item.result in (TestResult.PASSED, TestResult.WAIVED)
             for item in release.test_scope.all()
@@ -90,6 +116,7 @@ def render_detail(
         ),
         "can_edit": _can_edit(release, request.user),
         "tests": tests,
+        "sign_off_four_eyes": sign_off_four_eyes,
         "can_complete_tasks": release.state == ReleaseState.ROLLOUT_PLANNED
         and request.user.has_perm("releases.plan_rollout_release"),
         "error": error,

@@ -41,15 +41,20 @@ def _back_to_targets(pk: int, params) -> str:
 @permission_required("releases.deploy_release", raise_exception=True)
 def target_install_now(request, pk, target_pk):
     """Release one target's installation to run now. During a freeze the service answers 409,
-    unless the user may override freezes and gives a reason."""
+    unless the user may override freezes and gives a reason; outside the installation window,
+    unless confirmed with a reason (or always, when the category refuses it)."""
     target = get_object_or_404(
         ReleaseTarget.objects.select_related("ci"), pk=target_pk, release_id=pk
     )
     form = InstallNowForm(request.POST)
-    reason = form.cleaned_data["freeze_override_reason"] if form.is_valid() else ""
+    data = form.cleaned_data if form.is_valid() else {}
     try:
         installation.target_install_now(
-            target=target, by=request.user, freeze_override_reason=reason
+            target=target,
+            by=request.user,
+            freeze_override_reason=data.get("freeze_override_reason", ""),
+            confirm_outside_window=data.get("confirm_outside_window", False),
+            outside_window_reason=data.get("outside_window_reason", ""),
         )
     except DomainError as error:
         return refused(request, pk, error, f"Install now on {target.ci.identifier} refused")
@@ -65,13 +70,18 @@ def target_install_now(request, pk, target_pk):
 @permission_required("releases.deploy_release", raise_exception=True)
 def release_retry_failed(request, pk):
     """Run every failed installation again now, a new attempt each (during a freeze, with the
-    freeze-override permission and a reason). A refusal shows the service's message (409)."""
+    freeze-override permission and a reason; outside the installation window, confirmed with a
+    reason). A refusal shows the service's message (409)."""
     release = get_object_or_404(Release, pk=pk)
     form = InstallNowForm(request.POST)
-    reason = form.cleaned_data["freeze_override_reason"] if form.is_valid() else ""
+    data = form.cleaned_data if form.is_valid() else {}
     try:
         retried = installation.release_retry_failed_targets(
-            release=release, by=request.user, freeze_override_reason=reason
+            release=release,
+            by=request.user,
+            freeze_override_reason=data.get("freeze_override_reason", ""),
+            confirm_outside_window=data.get("confirm_outside_window", False),
+            outside_window_reason=data.get("outside_window_reason", ""),
         )
     except DomainError as error:
         return refused(request, pk, error, "Retry of the failed targets refused")

@@ -18,7 +18,7 @@ from releases.choices import (
 )
 from releases.forms import ApproveBackoutForm, OverrideRequestForm, TargetFilterForm
 from releases.models import FreezeWindow, Release, ReleaseTarget
-from releases.services import freezes
+from releases.services import freezes, policies
 
 # The deployment card.
 
@@ -68,13 +68,17 @@ def install_freezes(release: Release) -> list[FreezeWindow]:
 
 def retry_form(release: Release, user) -> dict | None:
     """The "Retry failed targets" form, for those who may start installations while the release
-    installs; during a freeze only for those who may override it, with a reason."""
+    installs; during a freeze only for those who may override it, with a reason; outside the
+    installation window with a confirmation and a reason, unless the category refuses it."""
     if release.state != S.INSTALLING or not user.has_perm("releases.deploy_release"):
         return None
     frozen = bool(freezes.freezes_at(timezone.now(), release=release))
     if frozen and not user.has_perm("releases.override_freeze"):
         return None
-    return {"needs_reason": frozen}
+    outside = policies.window_problem(release, "install_now")
+    if outside and policies.refuses_outside_window(release):
+        return None
+    return {"needs_reason": frozen, "outside_window": outside}
 
 
 def target_query(params) -> str:
@@ -156,6 +160,8 @@ def deployment_card(request, release: Release, params) -> dict | None:
     user = request.user
     can_install_now = release.state == S.INSTALLING and user.has_perm("releases.deploy_release")
     freezes_now = freezes.freezes_at(timezone.now(), release=release) if can_install_now else []
+    # "install now" outside the installation window asks for a confirmation (or is refused)
+    outside = policies.window_problem(release, "install_now") if can_install_now else None
     filter_query = target_query({"state": state, "distribution": distribution})
     return {
         "progress": progress,
@@ -177,6 +183,8 @@ def deployment_card(request, release: Release, params) -> dict | None:
         "installable": INSTALLABLE_NOW,
         "freezes_now": freezes_now,
         "can_override_freeze": bool(freezes_now) and user.has_perm("releases.override_freeze"),
+        "outside_window": outside,
+        "outside_window_refused": bool(outside) and policies.refuses_outside_window(release),
     }
 
 

@@ -14,7 +14,7 @@ from releasemgmt.core.exceptions import (
     error_text,
 )
 from releases import services
-from releases.forms import SignOffForm, TransitionForm
+from releases.forms import ReviewForm, SignOffForm, TransitionForm
 from releases.models import Release, RolloutTask, TestScopeItem
 from releases.templatetags.releases_tags import transition_label
 from releases.views.common import refused, render_detail
@@ -28,8 +28,9 @@ def release_detail(request, pk):
 @require_POST
 @permission_required("releases.view_release", raise_exception=True)
 def release_transition(request, pk, name):
-    """Take transition ``name`` with the reason given; a refusal shows the service's message and
-    what is missing, with its status (403, 400, 409)."""
+    """Take transition ``name`` with the reason given — and, outside the plan's window, the
+    confirmation; for ``review``, the review (its outcome required); a refusal shows the
+    service's message and what is missing, with its status (403, 400, 409)."""
     release = get_object_or_404(Release, pk=pk)
     if name == "override_backout":
         # Separation of duties: an override is requested by one person and confirmed by another.
@@ -40,14 +41,26 @@ def release_transition(request, pk, name):
         return refused(request, pk, error, "Override back-out refused")
     form = TransitionForm(request.POST)
     reason = form.data.get("reason", "") if not form.is_valid() else form.cleaned_data["reason"]
+    details = form.details()
+    forms = {}
+    if name == "review":
+        forms["review"] = review = ReviewForm(request.POST)
+        if not review.is_valid():
+            error = DomainValidationError(
+                {field: " ".join(texts) for field, texts in review.errors.items()}
+            )
+            return refused(request, pk, error, "Review refused", **forms)
+        details["review"] = review.review()
     try:
         release = services.release_transition(
-            release=release, name=name, by=request.user, reason=reason
+            release=release, name=name, by=request.user, reason=reason, details=details
         )
     except DomainError as error:
         if error.status_code == 404:
             raise Http404(error_text(error)) from None
-        return refused(request, pk, error, f"{transition_label(name)} refused")
+        if "review" in forms and isinstance(error, DomainValidationError):
+            forms["review"].add_service_errors(error)
+        return refused(request, pk, error, f"{transition_label(name)} refused", **forms)
     messages.success(
         request,
         f"{release.number}: {transition_label(name).lower()} done — now {release.get_state_display().lower()}.",

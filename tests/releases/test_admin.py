@@ -73,7 +73,12 @@ def test_reference_data_edited_in_the_admin_is_audited(client, admin_user):
     category = ReleaseCategoryFactory()
     response = client.post(
         reverse("admin:releases_releasecategory_change", args=[category.pk]),
-        {"name": "Emergency fix", "description": "", "waives_training": "on"},
+        {
+            "name": "Emergency fix",
+            "description": "",
+            "waives_training": "on",
+            "outside_window": "confirm",
+        },
     )
     assert response.status_code == 302
     category.refresh_from_db()

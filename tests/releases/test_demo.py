@@ -29,6 +29,18 @@ def test_seed_demo_builds_releases_in_many_states_and_is_idempotent():
     assert testing.test_scope.filter(result="passed").exists()
     assert testing.test_scope.filter(result="pending").exists()
 
+    # issue 12: the standard category takes four eyes — a second release manager signs off,
+    # verifies and reviews; the baseline went ahead outside its windows with a confirmation
+    baseline = Release.objects.get(title="Billing 3.5.0 (full)")
+    assert baseline.category.four_eyes
+    assert baseline.owner.username == "release-manager"
+    by = dict(baseline.transitions.values_list("name", "by_name"))
+    assert (by["verify"], by["review"]) == ("release-manager-2", "release-manager-2")
+    assert baseline.transitions.get(name="distribute").details["confirm_outside_window"]
+    assert baseline.implementation_review.outcome == "successful"
+    assert {t.signed_off_by.username for t in baseline.test_scope.all()} == {"release-manager-2"}
+    assert pilot.transitions.get(name="verify").by_name == "release-manager-2"
+
     # the ServiceNow source's three changes, signed and processed like any delivery
     deliveries = WebhookDelivery.objects.filter(source__name="snow-demo")
     assert set(deliveries.values_list("status", flat=True)) == {"processed"}

@@ -388,7 +388,9 @@ def test_close_updates_the_cmdb_in_one_go(manager):
     release = make_release(targets=2, threshold=50)
     for target in release.targets.all():
         report(target, "succeeded")
-    release = services.release_transition(release=release, name="review", by=manager)
+    release = services.release_transition(
+        release=release, name="review", by=manager, details={"review": {"outcome": "successful"}}
+    )
     release = services.release_transition(release=release, name="close", by=manager)
     new = release.items.get().software_version
     current = InstalledSoftware.objects.filter(

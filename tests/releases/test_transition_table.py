@@ -71,9 +71,14 @@ def test_transition_table(state, name, allowed, monkeypatch):
     monkeypatch.setattr(services.lifecycle, "condition_problems", lambda release, name: [])
     monkeypatch.setattr(django_fsm.FSMMeta, "conditions_met", lambda self, instance, state: True)
 
+    # the review records its outcome (issue 12)
+    details = {"review": {"outcome": "successful"}} if name == "review" else None
+
     if allowed:
         # when the system takes it (no permission check), it lands in the target state
-        result = services.release_transition(release=release, name=name, by=None, reason="table")
+        result = services.release_transition(
+            release=release, name=name, by=None, reason="table", details=details
+        )
         assert result.state == GRAPH[name][1]
         step = ReleaseTransition.objects.get(release=release)
         assert (step.source, step.target, step.name, step.by_name) == (
@@ -84,7 +89,9 @@ def test_transition_table(state, name, allowed, monkeypatch):
         )
     else:
         with pytest.raises(DomainConflict) as refused:
-            services.release_transition(release=release, name=name, by=None, reason="table")
+            services.release_transition(
+                release=release, name=name, by=None, reason="table", details=details
+            )
         assert refused.value.extra["state"] == state
         offered = [t["name"] for t in refused.value.extra["available_transitions"]]
         assert offered == services.transitions_from(state)
