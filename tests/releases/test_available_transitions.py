@@ -12,8 +12,8 @@ from django.utils import timezone
 from releasemgmt.core.exceptions import DomainConflict
 from releases import services
 from releases.choices import ReleaseState as S
-from releases.models import FreezeWindow
-from tests.factories import ReleaseFactory, UserFactory
+from releases.models import FreezeWindow, Release
+from tests.factories import ReleaseCategoryFactory, ReleaseFactory, UserFactory
 from tests.releases.test_deployment import make_release
 
 pytestmark = pytest.mark.django_db
@@ -130,3 +130,40 @@ def test_the_page_never_offers_a_system_transition_to_a_superuser(client):
     client.force_login(UserFactory(superuser=True))
     html = client.get(reverse("releases:release-detail", args=[release.pk])).content.decode()
     assert 'data-transition="complete_backout"' not in html
+
+
+def test_the_category_policies_are_problems_before_anyone_asks(role_user):
+    # given: the owner of a four-eyes release waiting for verification, and a release to be
+    # distributed although its distribution window has not opened
+    manager = role_user("release_manager")
+    four_eyes = ReleaseFactory(
+        state=S.ROLLOUT_PLANNED, owner=manager, category=ReleaseCategoryFactory(four_eyes=True)
+    )
+    early = make_release(state=S.VERIFIED, targets=1)
+    Release.objects.filter(pk=early.pk).update(
+        distribution_start=timezone.now() + timedelta(days=1),
+        distribution_end=timezone.now() + timedelta(days=2),
+        installation_start=timezone.now() + timedelta(days=2),
+        installation_end=timezone.now() + timedelta(days=3),
+    )
+    early.refresh_from_db()
+
+    # then: each says what its 409 would say
+    verify = by_name(services.available_transitions(four_eyes, manager))["verify"]
+    with pytest.raises(DomainConflict) as refused:
+        services.release_transition(release=four_eyes, name="verify", by=manager)
+    assert (verify["ready"], verify["problems"]) == (False, [refused.value.message])
+    distribute = by_name(services.available_transitions(early, manager))["distribute"]
+    with pytest.raises(DomainConflict) as refused:
+        services.release_transition(release=early, name="distribute", by=manager)
+    assert (distribute["ready"], distribute["problems"]) == (False, [refused.value.message])
+    assert "confirm that it runs outside the window" in distribute["problems"][0]
+
+
+def test_the_page_keeps_a_confirmable_transition_outside_its_window_a_button(client, role_user):
+    # the dialog asks for the confirmation the API asks for: not a reason to disable the button
+    release = ReleaseFactory(state=S.VERIFIED, planned=True)
+    client.force_login(role_user("release_manager"))
+    html = client.get(reverse("releases:release-detail", args=[release.pk])).content.decode()
+    assert 'data-open-dialog="dialog-distribute"' in html
+    assert 'name="confirm_outside_window"' in html
