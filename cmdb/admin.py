@@ -2,10 +2,10 @@
 records (the "History" button). Seats in use are derived, so they are shown, never edited."""
 
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
 from cmdb.models import ConfigurationItem, Discrepancy, InstalledSoftware, Licence, Relationship
 from cmdb.selectors import licences_with_usage
+from releasemgmt.core.admin import HistoryAdmin
 
 
 class OutgoingInline(admin.TabularInline):
@@ -18,7 +18,7 @@ class OutgoingInline(admin.TabularInline):
 
 
 @admin.register(ConfigurationItem)
-class ConfigurationItemAdmin(SimpleHistoryAdmin):
+class ConfigurationItemAdmin(HistoryAdmin):
     list_display = ("identifier", "name", "kind", "status", "environment", "location", "owner")
     list_filter = ("kind", "status", "environment", "location")
     search_fields = ("identifier", "name", "owner")
@@ -29,7 +29,7 @@ class ConfigurationItemAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Relationship)
-class RelationshipAdmin(SimpleHistoryAdmin):
+class RelationshipAdmin(HistoryAdmin):
     list_display = ("source", "kind", "target", "created_at")
     list_filter = ("kind",)
     search_fields = ("source__identifier", "target__identifier")
@@ -38,7 +38,7 @@ class RelationshipAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Licence)
-class LicenceAdmin(SimpleHistoryAdmin):
+class LicenceAdmin(HistoryAdmin):
     list_display = (
         "name",
         "licence_product",

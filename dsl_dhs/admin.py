@@ -3,7 +3,6 @@ checksum, size and artefact, stock reserved counts, reservation states, check re
 read-only here: changing them by hand would bypass the checks and the audit trail."""
 
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
 from dsl_dhs.models import (
     ArtefactCheck,
@@ -15,6 +14,7 @@ from dsl_dhs.models import (
     SoftwareVersion,
     Stock,
 )
+from releasemgmt.core.admin import HistoryAdmin
 
 
 @admin.register(LicenceProduct)
@@ -43,7 +43,7 @@ class ArtefactCheckInline(admin.TabularInline):
 
 
 @admin.register(SoftwareVersion)
-class SoftwareVersionAdmin(SimpleHistoryAdmin):
+class SoftwareVersionAdmin(HistoryAdmin):
     list_display = ("product", "version", "status", "size", "authorised_by", "last_checked_at")
     list_filter = ("status", "product")
     search_fields = ("product__name", "version", "sha256")
