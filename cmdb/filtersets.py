@@ -18,7 +18,7 @@ from cmdb.choices import (
 )
 from cmdb.models import ConfigurationItem, Discrepancy, InstalledSoftware, Licence, Relationship
 from dsl_dhs.models import LicenceProduct, Location
-from releasemgmt.core.filtersets import FilterSet
+from releasemgmt.core.filtersets import FilterSet, IdFilter
 
 
 class ConfigurationItemFilterSet(FilterSet):
@@ -61,7 +61,7 @@ ConfigurationItemFilterSet.base_filters["class"] = ConfigurationItemFilterSet.ba
 
 class RelationshipFilterSet(FilterSet):
     kind = django_filters.ChoiceFilter(choices=RelationshipKind.choices)
-    ci = django_filters.NumberFilter(method="filter_ci", label="Either end (CI id)")
+    ci = IdFilter(method="filter_ci", label="Either end (CI id)")
 
     class Meta:
         model = Relationship

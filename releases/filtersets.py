@@ -1,7 +1,7 @@
 import django_filters
 
 from cmdb.choices import Environment
-from releasemgmt.core.filtersets import FilterSet, search_terms
+from releasemgmt.core.filtersets import FilterSet, IdFilter, search_terms
 from releases.choices import Outcome, OverrideStatus, ReleaseLevel, ReleaseState
 from releases.models import BackoutOverride, ChangeRequest, Release
 
@@ -87,15 +87,13 @@ class BackoutOverrideFilterSet(FilterSet):
         field_name="release__number", lookup_expr="iexact", label="Release number"
     )
     level = django_filters.ChoiceFilter(field_name="release__level", choices=ReleaseLevel.choices)
-    unit = django_filters.NumberFilter(
-        field_name="release__release_unit_id", label="Release unit (id)"
-    )
+    unit = IdFilter(field_name="release__release_unit_id", label="Release unit (id)")
     environment = django_filters.ChoiceFilter(
         field_name="release__release_unit__environment",
         choices=Environment.choices,
         label="Environment (of the release unit)",
     )
-    category = django_filters.NumberFilter(field_name="release__category_id", label="Category (id)")
+    category = IdFilter(field_name="release__category_id", label="Category (id)")
     requested_after = django_filters.IsoDateTimeFilter(
         field_name="requested_at", lookup_expr="gte", label="Requested at or after (ISO 8601)"
     )

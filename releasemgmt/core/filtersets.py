@@ -1,4 +1,5 @@
 import django_filters
+from django import forms
 from django.db.models import Q
 from django.utils.text import capfirst
 from django_filters.rest_framework import DjangoFilterBackend
@@ -24,6 +25,18 @@ class FilterSet(django_filters.FilterSet):
                 text += f" — {verbose_lookup_expr(lookup_expr)}"
             filter_.label = text
         return filter_
+
+
+class IdFilter(django_filters.NumberFilter):
+    """A filter on an id: an integer within the range of the ids (64-bit), so a value past it is
+    a 400 naming the bound instead of failing in the query."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", -(2**63))
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)
 
 
 def search_terms(queryset, value: str, fields):
