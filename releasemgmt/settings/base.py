@@ -197,8 +197,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "releasemgmt.core.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.SearchFilter",
+        "releasemgmt.core.filtersets.FilterBackend",
+        "releasemgmt.core.api.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_THROTTLE_CLASSES": [
@@ -209,7 +209,7 @@ REST_FRAMEWORK = {
         "anon": env.string("API_THROTTLE_ANON", "120/min"),
         "user": env.string("API_THROTTLE_USER", "6000/min"),
     },
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "releasemgmt.core.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "releasemgmt.core.api.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
