@@ -215,7 +215,9 @@ def _record(pk, source_id, url, lease, now, result, seconds: float) -> str:
     """The try's attempt row and outcome. The row is ours while it is pending with our lease;
     if the lease lapsed and another sender took it, only a success is recorded on it (the other
     sender schedules the next try)."""
-    delivery = CallbackDelivery.objects.select_for_update(of=("self",)).get(pk=pk)
+    delivery = CallbackDelivery.objects.select_for_update(of=("self",)).filter(pk=pk).first()
+    if delivery is None:  # deleted with its release meanwhile
+        return "skipped"
     code, error = result.status, result.error
     CallbackAttempt.objects.create(
         delivery=delivery, at=now, status_code=code, error=error, duration_ms=int(seconds * 1000)
