@@ -443,6 +443,40 @@ def test_a_task_of_a_lapsed_claim_does_nothing(
     )
 
 
+def test_callbacks_can_be_sent_from_a_queue_of_their_own():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import django; django.setup()\n"
+        "from releasemgmt.celery import app\n"
+        "for name in ('releases.tasks.send_callback', 'releases.tasks.watchdog',"
+        " 'releases.tasks.dispatch_due_callbacks'):\n"
+        "    print(app.amqp.router.route({}, name)['queue'].name)"
+    )
+
+    def queues(**variables) -> list[str]:
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "releasemgmt.settings.test", **variables}
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=Path(__file__).resolve().parents[2],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.split()
+
+    assert queues(CELERY_CALLBACK_QUEUE="callbacks", CELERY_DEFAULT_QUEUE="main") == [
+        "callbacks",
+        "main",
+        "main",
+    ]
+    assert queues(CELERY_CALLBACK_QUEUE="", CELERY_DEFAULT_QUEUE="main") == ["main"] * 3
+
+
 # The outbound guard: public addresses only, no redirects
 
 
