@@ -267,6 +267,15 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 # One queue per deployment; tests and side-by-side deployments sharing a broker pick their own.
 CELERY_TASK_DEFAULT_QUEUE = env.string("CELERY_DEFAULT_QUEUE", "celery")
+# Status callbacks wait on other systems: named here, their sends go to a queue of their own that
+# a worker of their own consumes (`celery -A releasemgmt worker -Q <name>`), so a slow receiver
+# never takes the slots the pickers and the watchdog run in. Empty: they share the default queue.
+CELERY_CALLBACK_QUEUE = env.string("CELERY_CALLBACK_QUEUE", "")
+CELERY_TASK_ROUTES = (
+    {"releases.tasks.send_callback": {"queue": CELERY_CALLBACK_QUEUE}}
+    if CELERY_CALLBACK_QUEUE
+    else {}
+)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
