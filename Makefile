@@ -46,7 +46,8 @@ run: seed
 	@echo ""
 	@echo "  releasemgmt is starting on http://$(HOST):$(PORT)/  (health: http://$(HOST):$(PORT)/healthz)"
 	@echo "  Demo logins (password: $${DEMO_PASSWORD:-demo}): admin, release-manager, change-manager, ops,"
-	@echo "  config-manager, auditor, integration.  Ctrl-C stops web, worker and beat."
+	@echo "  ops-2 (a second ops person: confirms an override ops requested), config-manager, auditor,"
+	@echo "  integration.  Ctrl-C stops web, worker and beat."
 	@echo ""
 	PATH="$(CURDIR)/$(BIN):$$PATH" PORT=$(PORT) HOST=$(HOST) $(BIN)/honcho start -f Procfile
 

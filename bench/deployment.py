@@ -122,7 +122,7 @@ def main():
             distribution_start=now - timedelta(hours=1),
             distribution_end=now + timedelta(hours=12),
             with_plan=False,
-            wave_size=500,
+            wave_size=0,  # one wave: the picker releases every installation at once
             wave_interval_minutes=0,
         )
         services.release_item_add(

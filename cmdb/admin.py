@@ -5,11 +5,10 @@ releases, with its licence allocation) and errors (resolved with a reason) are w
 services only, so they are shown here, never changed."""
 
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
 from cmdb.models import ConfigurationItem, Discrepancy, InstalledSoftware, Licence, Relationship
 from cmdb.selectors import licences_with_usage
-from releasemgmt.core.admin_base import AuditedAdmin, ReadOnlyAdmin
+from releasemgmt.core.admin_base import AuditedAdmin, HistoryAdmin, ReadOnlyAdmin
 
 
 class OutgoingInline(admin.TabularInline):
@@ -22,7 +21,7 @@ class OutgoingInline(admin.TabularInline):
 
 
 @admin.register(ConfigurationItem)
-class ConfigurationItemAdmin(AuditedAdmin, SimpleHistoryAdmin):
+class ConfigurationItemAdmin(AuditedAdmin, HistoryAdmin):
     list_display = ("identifier", "name", "kind", "status", "environment", "location", "owner")
     list_filter = ("kind", "status", "environment", "location")
     search_fields = ("identifier", "name", "owner")
@@ -33,7 +32,7 @@ class ConfigurationItemAdmin(AuditedAdmin, SimpleHistoryAdmin):
 
 
 @admin.register(Relationship)
-class RelationshipAdmin(AuditedAdmin, SimpleHistoryAdmin):
+class RelationshipAdmin(AuditedAdmin, HistoryAdmin):
     list_display = ("source", "kind", "target", "created_at")
     list_filter = ("kind",)
     search_fields = ("source__identifier", "target__identifier")
@@ -42,7 +41,7 @@ class RelationshipAdmin(AuditedAdmin, SimpleHistoryAdmin):
 
 
 @admin.register(Licence)
-class LicenceAdmin(AuditedAdmin, SimpleHistoryAdmin):
+class LicenceAdmin(AuditedAdmin, HistoryAdmin):
     list_display = (
         "name",
         "licence_product",

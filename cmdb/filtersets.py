@@ -18,9 +18,10 @@ from cmdb.choices import (
 )
 from cmdb.models import ConfigurationItem, Discrepancy, InstalledSoftware, Licence, Relationship
 from dsl_dhs.models import LicenceProduct, Location
+from releasemgmt.core.filtersets import FilterSet, IdFilter
 
 
-class ConfigurationItemFilterSet(django_filters.FilterSet):
+class ConfigurationItemFilterSet(FilterSet):
     kind = django_filters.MultipleChoiceFilter(choices=CIKind.choices)
     # Exposed as ``class`` (a Python keyword, so renamed below the class body).
     ci_class = django_filters.ChoiceFilter(
@@ -31,7 +32,9 @@ class ConfigurationItemFilterSet(django_filters.FilterSet):
     location = django_filters.ModelChoiceFilter(
         queryset=Location.objects.all(), to_field_name="code", label="Location (code)"
     )
-    search = django_filters.CharFilter(method="filter_search", label="Search")
+    search = django_filters.CharFilter(
+        method="filter_search", label="Search the identifier and name (contains, any case)"
+    )
 
     class Meta:
         model = ConfigurationItem
@@ -56,9 +59,9 @@ ConfigurationItemFilterSet.base_filters["class"] = ConfigurationItemFilterSet.ba
 )
 
 
-class RelationshipFilterSet(django_filters.FilterSet):
+class RelationshipFilterSet(FilterSet):
     kind = django_filters.ChoiceFilter(choices=RelationshipKind.choices)
-    ci = django_filters.NumberFilter(method="filter_ci", label="Either end (CI id)")
+    ci = IdFilter(method="filter_ci", label="Either end (CI id)")
 
     class Meta:
         model = Relationship
@@ -68,7 +71,7 @@ class RelationshipFilterSet(django_filters.FilterSet):
         return queryset.filter(Q(source_id=value) | Q(target_id=value))
 
 
-class InstalledSoftwareFilterSet(django_filters.FilterSet):
+class InstalledSoftwareFilterSet(FilterSet):
     current = django_filters.BooleanFilter(
         field_name="removed_at", lookup_expr="isnull", label="Currently installed"
     )
@@ -78,16 +81,22 @@ class InstalledSoftwareFilterSet(django_filters.FilterSet):
         fields = ["ci", "product", "version", "licence", "source"]
 
 
-class LicenceFilterSet(django_filters.FilterSet):
+class LicenceFilterSet(FilterSet):
     """Works on ``licences_with_usage()``: ``over``, ``low`` and ``expired`` filter its
     annotations."""
 
     metric = django_filters.ChoiceFilter(choices=LicenceMetric.choices)
-    licence_product = django_filters.ModelChoiceFilter(queryset=LicenceProduct.objects.all())
+    licence_product = django_filters.ModelChoiceFilter(
+        queryset=LicenceProduct.objects.all(), label="Licence product (id)"
+    )
     over = django_filters.BooleanFilter(field_name="is_over", label="Over-used")
     low = django_filters.BooleanFilter(field_name="is_low", label="At or below the threshold")
     expired = django_filters.BooleanFilter(field_name="is_expired", label="Expired")
-    search = django_filters.CharFilter(method="filter_search", label="Search")
+    search = django_filters.CharFilter(
+        method="filter_search",
+        label="Search the name, licence product, vendor and contract reference (contains, any "
+        "case)",
+    )
 
     class Meta:
         model = Licence
@@ -105,15 +114,19 @@ class LicenceFilterSet(django_filters.FilterSet):
         )
 
 
-class DiscrepancyFilterSet(django_filters.FilterSet):
+class DiscrepancyFilterSet(FilterSet):
     category = django_filters.ChoiceFilter(choices=ErrorCategory.choices)
     kind = django_filters.ChoiceFilter(choices=ErrorKind.choices)
     source = django_filters.ChoiceFilter(choices=ErrorSource.choices)
     open = django_filters.BooleanFilter(
         field_name="resolved_at", lookup_expr="isnull", label="Open"
     )
-    detected_after = django_filters.IsoDateTimeFilter(field_name="detected_at", lookup_expr="gte")
-    detected_before = django_filters.IsoDateTimeFilter(field_name="detected_at", lookup_expr="lt")
+    detected_after = django_filters.IsoDateTimeFilter(
+        field_name="detected_at", lookup_expr="gte", label="Detected at or after (ISO 8601)"
+    )
+    detected_before = django_filters.IsoDateTimeFilter(
+        field_name="detected_at", lookup_expr="lt", label="Detected before (ISO 8601)"
+    )
     environment = django_filters.ChoiceFilter(
         field_name="ci__environment", choices=Environment.choices, label="Environment (of the CI)"
     )

@@ -286,8 +286,11 @@ class CMDBImportView(APIView):
                 ImportReportSerializer, description="Valid: imported, or checked (dry run)."
             ),
             400: OpenApiResponse(
-                ImportReportSerializer,
-                description="The file has problems (or a field is missing); nothing was written.",
+                # The report when the file was read; a plain validation error when the request
+                # itself is incomplete (no file, an unknown kind).
+                {"anyOf": [{"$ref": "#/components/schemas/ImportReport"}, ERROR]},
+                description="The file has problems (the report), or a field is missing or "
+                "invalid (`detail`, `errors`); nothing was written.",
             ),
             **errors(),
             413: OpenApiResponse(ERROR, description="The file is larger than the limit (10 MB)."),

@@ -4,7 +4,6 @@ read-only here: changing them by hand would bypass the checks and the audit trai
 edited here is saved and deleted with an audit event, as from the pages and the API."""
 
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
 from dsl_dhs.models import (
     ArtefactCheck,
@@ -16,7 +15,7 @@ from dsl_dhs.models import (
     SoftwareVersion,
     Stock,
 )
-from releasemgmt.core.admin_base import AuditedAdmin, ReadOnlyAdmin
+from releasemgmt.core.admin_base import AuditedAdmin, HistoryAdmin, ReadOnlyAdmin
 
 
 @admin.register(LicenceProduct)
@@ -45,7 +44,7 @@ class ArtefactCheckInline(admin.TabularInline):
 
 
 @admin.register(SoftwareVersion)
-class SoftwareVersionAdmin(AuditedAdmin, SimpleHistoryAdmin):
+class SoftwareVersionAdmin(AuditedAdmin, HistoryAdmin):
     list_display = ("product", "version", "status", "size", "authorised_by", "last_checked_at")
     list_filter = ("status", "product")
     search_fields = ("product__name", "version", "sha256")

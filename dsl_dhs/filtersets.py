@@ -1,5 +1,4 @@
-"""Filters shared by the API and the list pages. ``q`` is the pages' free-text search; the API
-also has DRF's ``search`` over the same fields."""
+"""Filters shared by the API and the list pages; ``search`` is the free-text search of both."""
 
 import django_filters
 from django.db.models import F, Q
@@ -14,10 +13,12 @@ from dsl_dhs.models import (
     SoftwareVersion,
     Stock,
 )
+from releasemgmt.core.filtersets import FilterSet, search_terms
 
 
 class TextSearch(django_filters.CharFilter):
-    """Case-insensitive substring search over several fields: ``TextSearch("name", "vendor")``."""
+    """DRF-style search over several fields: ``TextSearch("name", "vendor")``; each word must
+    occur, in any case, in one of them."""
 
     def __init__(self, *fields: str, **kwargs):
         kwargs.setdefault("label", "Search")
@@ -25,26 +26,27 @@ class TextSearch(django_filters.CharFilter):
         self.search_fields = fields
 
     def filter(self, qs, value):
-        value = (value or "").strip()
-        if not value:
-            return qs
-        condition = Q()
-        for field in self.search_fields:
-            condition |= Q(**{f"{field}__icontains": value})
-        return qs.filter(condition)
+        return search_terms(qs, value, self.search_fields)
 
 
-class LicenceProductFilterSet(django_filters.FilterSet):
-    q = TextSearch("name", "vendor")
+class LicenceProductFilterSet(FilterSet):
+    search = TextSearch("name", "vendor", label="Search the name and vendor (each word, any case)")
 
     class Meta:
         model = LicenceProduct
         fields = ["vendor"]
 
 
-class SoftwareProductFilterSet(django_filters.FilterSet):
-    q = TextSearch("name", "vendor", "licence_product__name")
-    licence_product = django_filters.ModelChoiceFilter(queryset=LicenceProduct.objects.all())
+class SoftwareProductFilterSet(FilterSet):
+    search = TextSearch(
+        "name",
+        "vendor",
+        "licence_product__name",
+        label="Search the name, vendor and licence product (each word, any case)",
+    )
+    licence_product = django_filters.ModelChoiceFilter(
+        queryset=LicenceProduct.objects.all(), label="Licence product (id)"
+    )
     licensed = django_filters.BooleanFilter(
         field_name="licence_product", lookup_expr="isnull", exclude=True, label="Needs a licence"
     )
@@ -54,9 +56,15 @@ class SoftwareProductFilterSet(django_filters.FilterSet):
         fields = ["vendor", "licence_product", "licensed"]
 
 
-class SoftwareVersionFilterSet(django_filters.FilterSet):
-    q = TextSearch("product__name", "version")
-    product = django_filters.ModelChoiceFilter(queryset=SoftwareProduct.objects.all())
+class SoftwareVersionFilterSet(FilterSet):
+    search = TextSearch(
+        "product__name",
+        "version",
+        label="Search the product name and version (each word, any case)",
+    )
+    product = django_filters.ModelChoiceFilter(
+        queryset=SoftwareProduct.objects.all(), label="Software product (id)"
+    )
     status = django_filters.MultipleChoiceFilter(choices=VersionStatus.choices)
     sha256 = django_filters.CharFilter(lookup_expr="iexact", label="SHA-256")
 
@@ -65,16 +73,21 @@ class SoftwareVersionFilterSet(django_filters.FilterSet):
         fields = ["product", "status", "sha256"]
 
 
-class LocationFilterSet(django_filters.FilterSet):
-    q = TextSearch("code", "name")
+class LocationFilterSet(FilterSet):
+    search = TextSearch("code", "name", label="Search the code and name (each word, any case)")
 
     class Meta:
         model = Location
         fields = ["code"]
 
 
-class HardwareModelFilterSet(django_filters.FilterSet):
-    q = TextSearch("manufacturer", "name", "part_number")
+class HardwareModelFilterSet(FilterSet):
+    search = TextSearch(
+        "manufacturer",
+        "name",
+        "part_number",
+        label="Search the manufacturer, name and part number (each word, any case)",
+    )
     kind = django_filters.MultipleChoiceFilter(choices=HardwareKind.choices)
 
     class Meta:
@@ -82,14 +95,23 @@ class HardwareModelFilterSet(django_filters.FilterSet):
         fields = ["kind", "manufacturer"]
 
 
-class StockFilterSet(django_filters.FilterSet):
-    q = TextSearch(
-        "hardware_model__manufacturer", "hardware_model__name", "hardware_model__part_number"
+class StockFilterSet(FilterSet):
+    search = TextSearch(
+        "hardware_model__manufacturer",
+        "hardware_model__name",
+        "hardware_model__part_number",
+        "location__code",
+        label="Search the model's manufacturer, name, part number and the location code "
+        "(each word, any case)",
     )
     model = django_filters.ModelChoiceFilter(
-        field_name="hardware_model", queryset=HardwareModel.objects.all(), label="Model"
+        field_name="hardware_model",
+        queryset=HardwareModel.objects.all(),
+        label="Hardware model (id)",
     )
-    location = django_filters.ModelChoiceFilter(queryset=Location.objects.all())
+    location = django_filters.ModelChoiceFilter(
+        queryset=Location.objects.all(), label="Location (id)"
+    )
     kind = django_filters.ChoiceFilter(
         field_name="hardware_model__kind", choices=HardwareKind.choices, label="Kind"
     )
@@ -106,16 +128,23 @@ class StockFilterSet(django_filters.FilterSet):
         return queryset.filter(has_free) if value else queryset.exclude(has_free)
 
 
-class ReservationFilterSet(django_filters.FilterSet):
-    q = TextSearch("reference", "note", "stock__hardware_model__name")
+class ReservationFilterSet(FilterSet):
+    search = TextSearch(
+        "reference",
+        "note",
+        "stock__hardware_model__name",
+        label="Search the reference, note and hardware model (each word, any case)",
+    )
     status = django_filters.ChoiceFilter(choices=ReservationStatus.choices)
-    reference = django_filters.CharFilter(lookup_expr="iexact")
-    stock = django_filters.ModelChoiceFilter(queryset=Stock.objects.all())
+    reference = django_filters.CharFilter(lookup_expr="iexact", label="Reference (exact, any case)")
+    stock = django_filters.ModelChoiceFilter(queryset=Stock.objects.all(), label="Stock row (id)")
     model = django_filters.ModelChoiceFilter(
-        field_name="stock__hardware_model", queryset=HardwareModel.objects.all(), label="Model"
+        field_name="stock__hardware_model",
+        queryset=HardwareModel.objects.all(),
+        label="Hardware model (id)",
     )
     location = django_filters.ModelChoiceFilter(
-        field_name="stock__location", queryset=Location.objects.all()
+        field_name="stock__location", queryset=Location.objects.all(), label="Location (id)"
     )
 
     class Meta:

@@ -1,12 +1,12 @@
 import django_filters
-from django.db.models import Q
 
 from cmdb.choices import Environment
+from releasemgmt.core.filtersets import FilterSet, IdFilter, search_terms
 from releases.choices import Outcome, OverrideStatus, ReleaseLevel, ReleaseState
 from releases.models import BackoutOverride, ChangeRequest, Release
 
 
-class ReleaseFilterSet(django_filters.FilterSet):
+class ReleaseFilterSet(FilterSet):
     """Shared by the release list page and ``/api/v1/releases/``."""
 
     state = django_filters.MultipleChoiceFilter(choices=ReleaseState.choices)
@@ -18,8 +18,12 @@ class ReleaseFilterSet(django_filters.FilterSet):
         label="Change number",
         distinct=True,
     )
-    owner = django_filters.CharFilter(field_name="owner__username", lookup_expr="iexact")
-    q = django_filters.CharFilter(method="filter_q", label="Search number or title")
+    owner = django_filters.CharFilter(
+        field_name="owner__username", lookup_expr="iexact", label="Owner (user name)"
+    )
+    search = django_filters.CharFilter(
+        method="filter_search", label="Search the number and title (each word, any case)"
+    )
     # What the KPI page drills down with: how and when releases ended, when back-outs were decided.
     outcome = django_filters.MultipleChoiceFilter(choices=Outcome.choices)
     environment = django_filters.ChoiceFilter(
@@ -57,38 +61,51 @@ class ReleaseFilterSet(django_filters.FilterSet):
             return queryset.filter(release_unit_id=int(value))
         return queryset.filter(release_unit__identifier__iexact=value)
 
-    def filter_q(self, queryset, name, value):
-        return queryset.filter(Q(number__icontains=value) | Q(title__icontains=value))
+    def filter_search(self, queryset, name, value):
+        return search_terms(queryset, value, ("number", "title"))
 
 
-class ChangeRequestFilterSet(django_filters.FilterSet):
-    q = django_filters.CharFilter(method="filter_q", label="Search number or title")
+class ChangeRequestFilterSet(FilterSet):
+    search = django_filters.CharFilter(
+        method="filter_search",
+        label="Search the number, title and external id (each word, any case)",
+    )
 
     class Meta:
         model = ChangeRequest
         fields = ["source_system", "state", "number"]
 
-    def filter_q(self, queryset, name, value):
-        return queryset.filter(Q(number__icontains=value) | Q(title__icontains=value))
+    def filter_search(self, queryset, name, value):
+        return search_terms(queryset, value, ("number", "title", "external_id"))
 
 
-class BackoutOverrideFilterSet(django_filters.FilterSet):
+class BackoutOverrideFilterSet(FilterSet):
     """Shared by the overrides page (where the KPI page's override counts drill down to)."""
 
     status = django_filters.MultipleChoiceFilter(choices=OverrideStatus.choices)
-    release = django_filters.CharFilter(field_name="release__number", lookup_expr="iexact")
+    release = django_filters.CharFilter(
+        field_name="release__number", lookup_expr="iexact", label="Release number"
+    )
     level = django_filters.ChoiceFilter(field_name="release__level", choices=ReleaseLevel.choices)
-    unit = django_filters.NumberFilter(
-        field_name="release__release_unit_id", label="Release unit (id)"
-    )
+    unit = IdFilter(field_name="release__release_unit_id", label="Release unit (id)")
     environment = django_filters.ChoiceFilter(
-        field_name="release__release_unit__environment", choices=Environment.choices
+        field_name="release__release_unit__environment",
+        choices=Environment.choices,
+        label="Environment (of the release unit)",
     )
-    category = django_filters.NumberFilter(field_name="release__category_id", label="Category (id)")
-    requested_after = django_filters.IsoDateTimeFilter(field_name="requested_at", lookup_expr="gte")
-    requested_before = django_filters.IsoDateTimeFilter(field_name="requested_at", lookup_expr="lt")
-    confirmed_after = django_filters.IsoDateTimeFilter(field_name="confirmed_at", lookup_expr="gte")
-    confirmed_before = django_filters.IsoDateTimeFilter(field_name="confirmed_at", lookup_expr="lt")
+    category = IdFilter(field_name="release__category_id", label="Category (id)")
+    requested_after = django_filters.IsoDateTimeFilter(
+        field_name="requested_at", lookup_expr="gte", label="Requested at or after (ISO 8601)"
+    )
+    requested_before = django_filters.IsoDateTimeFilter(
+        field_name="requested_at", lookup_expr="lt", label="Requested before (ISO 8601)"
+    )
+    confirmed_after = django_filters.IsoDateTimeFilter(
+        field_name="confirmed_at", lookup_expr="gte", label="Confirmed at or after (ISO 8601)"
+    )
+    confirmed_before = django_filters.IsoDateTimeFilter(
+        field_name="confirmed_at", lookup_expr="lt", label="Confirmed before (ISO 8601)"
+    )
 
     class Meta:
         model = BackoutOverride

@@ -14,7 +14,7 @@ class ConfigurationItemSerializer(serializers.ModelSerializer):
         allow_null=True,
         help_text="Location code, e.g. `dc-north`.",
     )
-    location_name = serializers.CharField(source="location.name", read_only=True, default=None)
+    location_name = serializers.CharField(source="location.name", read_only=True, allow_null=True)
     hardware_model_name = serializers.SerializerMethodField()
     ci_class = serializers.CharField(read_only=True, help_text="hardware, software or service.")
     attributes = serializers.JSONField(
@@ -132,8 +132,10 @@ class InstalledSoftwareSerializer(serializers.ModelSerializer):
     ci_identifier = serializers.CharField(source="ci.identifier", read_only=True)
     product_name = serializers.CharField(source="product.name", read_only=True)
     version_label = serializers.CharField(source="version.version", read_only=True)
-    licence_name = serializers.CharField(source="licence.name", read_only=True, default=None)
-    recorded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    licence_name = serializers.CharField(source="licence.name", read_only=True, allow_null=True)
+    recorded_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     is_current = serializers.BooleanField(read_only=True)
     licence = serializers.PrimaryKeyRelatedField(
         queryset=Licence.objects.all(),
@@ -206,10 +208,12 @@ class LicenceSerializer(serializers.ModelSerializer):
 
 
 class DiscrepancySerializer(serializers.ModelSerializer):
-    ci_identifier = serializers.CharField(source="ci.identifier", read_only=True, default=None)
-    licence_name = serializers.CharField(source="licence.name", read_only=True, default=None)
+    ci_identifier = serializers.CharField(source="ci.identifier", read_only=True, allow_null=True)
+    licence_name = serializers.CharField(source="licence.name", read_only=True, allow_null=True)
     software_version_label = serializers.SerializerMethodField()
-    resolved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    resolved_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     is_open = serializers.BooleanField(read_only=True)
     kind = serializers.ChoiceField(choices=ErrorKind.choices)
 

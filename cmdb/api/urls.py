@@ -1,10 +1,10 @@
 from django.urls import path
-from rest_framework.routers import SimpleRouter
 
 from cmdb.api import views
 from cmdb.import_views import CMDBImportView
+from releasemgmt.core.api.routers import Router
 
-router = SimpleRouter()
+router = Router()
 router.register("cmdb/cis", views.ConfigurationItemViewSet, basename="ci")
 router.register("cmdb/relationships", views.RelationshipViewSet, basename="relationship")
 router.register(

@@ -2,7 +2,6 @@
 are read-only everywhere: they change only through the services behind the actions."""
 
 from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -40,7 +39,7 @@ class SoftwareProductSerializer(serializers.ModelSerializer):
         help_text="The licence product each installation consumes; null when none is needed.",
     )
     licence_product_name = serializers.CharField(
-        source="licence_product.name", read_only=True, allow_null=True, default=None
+        source="licence_product.name", read_only=True, allow_null=True
     )
     version_count = serializers.IntegerField(read_only=True)
     latest_authorised_version = serializers.SerializerMethodField()
@@ -92,9 +91,11 @@ class SoftwareVersionSerializer(serializers.ModelSerializer):
     licence_product = serializers.IntegerField(
         source="product.licence_product_id", read_only=True, allow_null=True
     )
-    authorised_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    authorised_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    last_check_result = serializers.CharField(read_only=True, allow_null=True, default=None)
+    last_check_result = serializers.CharField(read_only=True, allow_null=True)
     has_artefact = serializers.SerializerMethodField()
     download_url = serializers.SerializerMethodField()
 
@@ -138,7 +139,7 @@ class SoftwareVersionSerializer(serializers.ModelSerializer):
     def get_has_artefact(self, version) -> bool:
         return bool(version.artefact)
 
-    @extend_schema_field(OpenApiTypes.URI)
+    @extend_schema_field({"type": "string", "format": "uri", "nullable": True})
     def get_download_url(self, version) -> str | None:
         if version.status != VersionStatus.AUTHORISED or not version.artefact:
             return None

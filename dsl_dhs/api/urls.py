@@ -1,8 +1,7 @@
-from rest_framework.routers import SimpleRouter
-
 from dsl_dhs.api import views
+from releasemgmt.core.api.routers import Router
 
-router = SimpleRouter()
+router = Router()
 router.register("dsl/licence-products", views.LicenceProductViewSet, basename="licence-product")
 router.register("dsl/products", views.SoftwareProductViewSet, basename="software-product")
 router.register("dsl/versions", views.SoftwareVersionViewSet, basename="software-version")

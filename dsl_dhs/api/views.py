@@ -67,7 +67,6 @@ class LicenceProductViewSet(ServiceModelViewSet):
     queryset = selectors.licence_products()
     serializer_class = s.LicenceProductSerializer
     filterset_class = LicenceProductFilterSet
-    search_fields = ["name", "vendor"]
     ordering_fields = ["name", "vendor"]
     create_service = services.licence_product_create
     update_service = services.licence_product_update
@@ -83,7 +82,6 @@ class SoftwareProductViewSet(ServiceModelViewSet):
     queryset = selectors.software_products()
     serializer_class = s.SoftwareProductSerializer
     filterset_class = SoftwareProductFilterSet
-    search_fields = ["name", "vendor", "licence_product__name"]
     ordering_fields = ["name", "vendor", "created_at"]
     create_service = services.software_product_create
     update_service = services.software_product_update
@@ -137,7 +135,6 @@ class SoftwareVersionViewSet(ServiceModelViewSet):
     serializer_class = s.SoftwareVersionSerializer
     filterset_class = SoftwareVersionFilterSet
     parser_classes = [JSONParser, MultiPartParser, FormParser]
-    search_fields = ["product__name", "version"]
     ordering_fields = ["created_at", "version", "status", "authorised_at", "last_checked_at"]
     delete_service = services.software_version_delete
     instance_kwarg = "version"
@@ -340,7 +337,6 @@ class LocationViewSet(ServiceModelViewSet):
     queryset = Location.objects.all()
     serializer_class = s.LocationSerializer
     filterset_class = LocationFilterSet
-    search_fields = ["code", "name"]
     ordering_fields = ["code", "name"]
     create_service = services.location_create
     update_service = services.location_update
@@ -355,7 +351,6 @@ class HardwareModelViewSet(ServiceModelViewSet):
     queryset = HardwareModel.objects.all()
     serializer_class = s.HardwareModelSerializer
     filterset_class = HardwareModelFilterSet
-    search_fields = ["manufacturer", "name", "part_number"]
     ordering_fields = ["manufacturer", "name", "part_number", "kind"]
     create_service = services.hardware_model_create
     update_service = services.hardware_model_update
@@ -377,7 +372,6 @@ class StockViewSet(ServiceModelViewSet):
     queryset = selectors.stock_list()
     serializer_class = s.StockSerializer
     filterset_class = StockFilterSet
-    search_fields = ["hardware_model__manufacturer", "hardware_model__name", "location__code"]
     ordering_fields = ["on_hand", "reserved", "units_free", "updated_at"]
     delete_service = services.stock_delete
     instance_kwarg = "stock"
@@ -463,7 +457,6 @@ class ReservationViewSet(
     queryset = selectors.reservations()
     serializer_class = _RESERVATION
     filterset_class = ReservationFilterSet
-    search_fields = ["reference", "note"]
     ordering_fields = ["created_at", "closed_at", "quantity"]
 
     def perform_create(self, serializer):

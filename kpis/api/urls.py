@@ -1,8 +1,7 @@
-from rest_framework.routers import SimpleRouter
-
 from kpis.api import views
+from releasemgmt.core.api.routers import Router
 
-router = SimpleRouter()
+router = Router()
 router.register("kpis", views.KpiViewSet, basename="kpi")
 
 app_name = "kpis-api"

@@ -1,13 +1,13 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from simple_history.admin import SimpleHistoryAdmin
 
 from releasemgmt.accounts import services
 from releasemgmt.accounts.models import ApiToken, User
+from releasemgmt.core.admin_base import HistoryAdmin
 
 
 @admin.register(User)
-class UserAdmin(SimpleHistoryAdmin, BaseUserAdmin):
+class UserAdmin(HistoryAdmin, BaseUserAdmin):
     list_display = (
         "username",
         "email",

@@ -1,4 +1,5 @@
-"""Demo accounts: one per role plus a superuser, all with the password from DEMO_PASSWORD."""
+"""Demo accounts: one per role — two for ops, so a back-out override requested by one ops person
+can be confirmed by another — plus a superuser, all with the password from DEMO_PASSWORD."""
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -12,6 +13,7 @@ DEMO_USERS = {
     "release-manager-2": (roles.RELEASE_MANAGER, "Remy", "Release"),
     "change-manager": (roles.CHANGE_MANAGER, "Carl", "Change"),
     "ops": (roles.OPS, "Olga", "Ops"),
+    "ops-2": (roles.OPS, "Otto", "Ops"),
     "config-manager": (roles.CONFIGURATION_MANAGER, "Conrad", "Config"),
     "auditor": (roles.AUDITOR, "Aude", "Auditor"),
     "integration": (roles.INTEGRATION, "Integration", "Service"),

@@ -159,11 +159,20 @@ def post_json(
 ) -> OutboundResult:
     """POST ``payload`` as JSON to ``url`` within ``timeout`` seconds. Refused (logged, not
     raised) for a non-http(s) URL or a host with a non-public address."""
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    return post_body(url, body, timeout=timeout, headers=headers)
+
+
+def post_body(
+    url: str, body: bytes, *, timeout: float, headers: dict[str, str] | None = None
+) -> OutboundResult:
+    """POST the bytes ``body`` (JSON unless ``headers`` say otherwise) to ``url`` within
+    ``timeout`` seconds: for a caller that signed exactly these bytes (status callbacks). The
+    same refusals as ``post_json``."""
     refusal = url_refusal(url)
     if refusal is not None:
         logger.warning("Outbound call to %s refused: %s", _shown(url), refusal)
         return OutboundResult(error=f"Refused: {refusal}.", refused=True)
-    body = json.dumps(payload, separators=(",", ":")).encode()
     request = urllib.request.Request(  # noqa: S310 (http(s) only, checked above)
         url,
         data=body,

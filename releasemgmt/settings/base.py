@@ -197,8 +197,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "releasemgmt.core.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.SearchFilter",
+        "releasemgmt.core.filtersets.FilterBackend",
+        "releasemgmt.core.api.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_THROTTLE_CLASSES": [
@@ -209,7 +209,7 @@ REST_FRAMEWORK = {
         "anon": env.string("API_THROTTLE_ANON", "120/min"),
         "user": env.string("API_THROTTLE_USER", "6000/min"),
     },
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "releasemgmt.core.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "releasemgmt.core.api.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -267,6 +267,15 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 # One queue per deployment; tests and side-by-side deployments sharing a broker pick their own.
 CELERY_TASK_DEFAULT_QUEUE = env.string("CELERY_DEFAULT_QUEUE", "celery")
+# Status callbacks wait on other systems: named here, their sends go to a queue of their own that
+# a worker of their own consumes (`celery -A releasemgmt worker -Q <name>`), so a slow receiver
+# never takes the slots the pickers and the watchdog run in. Empty: they share the default queue.
+CELERY_CALLBACK_QUEUE = env.string("CELERY_CALLBACK_QUEUE", "")
+CELERY_TASK_ROUTES = (
+    {"releases.tasks.send_callback": {"queue": CELERY_CALLBACK_QUEUE}}
+    if CELERY_CALLBACK_QUEUE
+    else {}
+)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -1,9 +1,9 @@
 from django.urls import path
-from rest_framework.routers import SimpleRouter
 
+from releasemgmt.core.api.routers import Router
 from releases.api import deployment as views
 
-router = SimpleRouter()
+router = Router()
 router.register("freeze-windows", views.FreezeWindowViewSet, basename="freeze-window")
 
 app_name = "releases-deployment"

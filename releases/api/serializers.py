@@ -5,7 +5,7 @@ from rest_framework.reverse import reverse
 from cmdb.models import ConfigurationItem
 from cmdb.selectors import cis_by_identifiers
 from dsl_dhs.models import HardwareModel, SoftwareVersion
-from releases.choices import FailureConditionKind, ReviewOutcome, TestResult
+from releases.choices import FailureConditionKind, Outcome, ReviewOutcome, TestResult
 from releases.models import (
     BackoutStep,
     ChangeRequest,
@@ -81,6 +81,9 @@ class ReleaseListSerializer(serializers.ModelSerializer):
     change_requests = ChangeRequestBriefSerializer(many=True, read_only=True)
     item_count = serializers.IntegerField(read_only=True)
     target_count = serializers.IntegerField(read_only=True)
+    # Read-only copies of blank-able model fields: DRF drops ``allow_blank`` from read-only
+    # fields, and "" (not yet ended, no URL) is what they hold until set.
+    outcome = serializers.ChoiceField(choices=Outcome.choices, read_only=True, allow_blank=True)
 
     class Meta:
         model = Release
@@ -109,13 +112,17 @@ class ReleaseListSerializer(serializers.ModelSerializer):
 
 class ReleaseItemSerializer(serializers.ModelSerializer):
     product = serializers.CharField(
-        source="software_version.product.name", read_only=True, default=None
+        source="software_version.product.name", read_only=True, allow_null=True
     )
-    version = serializers.CharField(source="software_version.version", read_only=True, default=None)
+    version = serializers.CharField(
+        source="software_version.version", read_only=True, allow_null=True
+    )
     replaces = serializers.CharField(
-        source="replaces_version.version", read_only=True, default=None
+        source="replaces_version.version", read_only=True, allow_null=True
     )
-    restores = serializers.CharField(source="restore_version.version", read_only=True, default=None)
+    restores = serializers.CharField(
+        source="restore_version.version", read_only=True, allow_null=True
+    )
     change_request = serializers.SlugRelatedField(slug_field="number", read_only=True)
 
     class Meta:
@@ -299,7 +306,10 @@ class ReleaseDetailSerializer(ReleaseListSerializer):
         help_text=f"The first {TARGETS_SHOWN} targets by CI identifier; `target_count` is the "
         "total and `targets_url` pages through all of them with their progress."
     )
+    # The contents are prefetched with the release: counted without a query.
+    item_count = serializers.IntegerField(source="items.count", read_only=True)
     target_count = serializers.IntegerField(source="count_targets", read_only=True)
+    project_url = serializers.URLField(read_only=True, allow_blank=True)
     targets_url = serializers.SerializerMethodField()
     failure_conditions = FailureConditionSerializer(many=True, read_only=True)
     backout_steps = BackoutStepSerializer(many=True, read_only=True)

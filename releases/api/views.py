@@ -62,7 +62,6 @@ class ReleaseViewSet(
     edited while the release is requested or planned."""
 
     filterset_class = ReleaseFilterSet
-    search_fields = ["number", "title"]
     ordering_fields = ["created_at", "number", "installation_start", "state_changed_at"]
 
     def get_queryset(self):
@@ -144,12 +143,19 @@ class ReleaseViewSet(
         return self._detail(release)
 
     @extend_schema(responses={200: s.ReleaseTransitionSerializer(many=True), **errors(404)})
-    @action(detail=True, methods=["get"], permission_classes=[CanViewRelease])
+    @action(
+        detail=True,
+        methods=["get"],
+        permission_classes=[CanViewRelease],
+        # Paginated like every list (`page`, `page_size`), oldest first; the release list's
+        # filters do not apply to one release's timeline.
+        filter_backends=[],
+    )
     def history(self, request, pk=None):
-        """Every transition taken: who, when, from, to and why."""
+        """Every transition taken: who, when, from, to and why, oldest first."""
         release = get_object_or_404(Release, pk=pk)
-        transitions = release.transitions.order_by("at", "id")
-        return Response(s.ReleaseTransitionSerializer(transitions, many=True).data)
+        page = self.paginate_queryset(release.transitions.order_by("at", "id"))
+        return self.get_paginated_response(s.ReleaseTransitionSerializer(page, many=True).data)
 
     @extend_schema(
         request=s.ReleaseItemWriteSerializer,
@@ -307,7 +313,6 @@ class ChangeRequestViewSet(
 
     serializer_class = s.ChangeRequestSerializer
     filterset_class = ChangeRequestFilterSet
-    search_fields = ["number", "title", "external_id"]
 
     def get_queryset(self):
         return selectors.change_request_list().prefetch_related("releases")

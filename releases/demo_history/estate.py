@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from simple_history.utils import bulk_create_with_history
 
 from cmdb.choices import (
@@ -20,7 +18,6 @@ from cmdb.choices import (
 )
 from cmdb.models import ConfigurationItem, Relationship
 from releasemgmt.accounts import demo as accounts_demo
-from releasemgmt.accounts import roles
 from releases.demo_history.constants import CATEGORIES, HISTORY_SOURCE, PRODUCTS
 from releases.models import ChangeRequest, ReleaseCategory
 
@@ -52,22 +49,13 @@ def history_present() -> bool:
 
 
 def history_users() -> HistoryUsers:
-    """The demo users the history names, created when missing (the demo's accounts and a second
-    ops person, ``ops-2``, with the demo password): an override needs two different ops people."""
+    """The demo users the history names (the demo's accounts, with ``ops-2``: an override needs
+    two different ops people), created when missing."""
     User = get_user_model()
-    wanted = ("release-manager", "change-manager", "config-manager", "ops")
+    wanted = ("release-manager", "change-manager", "config-manager", "ops", "ops-2")
     if User.objects.filter(username__in=wanted).count() < len(wanted):
         accounts_demo.seed(_Silent())
-    second, created = User.objects.get_or_create(
-        username="ops-2",
-        defaults={"first_name": "Otto", "last_name": "Ops", "email": "ops-2@example.com"},
-    )
-    if created:
-        roles.sync_role_groups()
-        second.set_password(settings.DEMO_PASSWORD)
-        second.save()
-        second.groups.add(Group.objects.get(name=roles.OPS))
-    users = {u.username: u for u in User.objects.filter(username__in=[*wanted, "ops-2"])}
+    users = {u.username: u for u in User.objects.filter(username__in=wanted)}
     return HistoryUsers(
         release_manager=users["release-manager"],
         change_manager=users["change-manager"],

@@ -9,7 +9,7 @@ Takes no transition itself: reports, the failure conditions and the overrides do
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import F, Max, Q
+from django.db.models import Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
 from cmdb.choices import InstallSource
@@ -69,16 +69,23 @@ def schedule_installations(
 
 def installations_dispatch_due(*, now: datetime | None = None, limit: int = 2000) -> int:
     """The periodic picker: release due scheduled installations (and waiting ones whose target
-    reports few enough logins) to run, unless a freeze window covers now. Rows are claimed with
-    ``select_for_update(skip_locked=True)``, so two pickers never take the same target; agents
-    see released work on their next poll."""
+    reports few enough logins) to run, unless a freeze window covers now. A wave starts at its
+    due time but not before every installation of the release's earlier waves has reported, so a
+    failure condition met in one wave still stops the later ones (``earlier_waves_open``). Rows
+    are claimed with ``select_for_update(skip_locked=True)``, so two pickers never take the same
+    target; agents see released work on their next poll."""
     now = now or timezone.now()
+    earlier_waves_open = ReleaseTarget.objects.filter(
+        release=OuterRef("release"),
+        wave__lt=OuterRef("wave"),
+        installation_state__in=(IS.SCHEDULED, IS.RUNNING),
+    )
     with transaction.atomic():
         due = list(
             ReleaseTarget.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(release__state=ReleaseState.INSTALLING)
             .filter(
-                Q(installation_state=IS.SCHEDULED, due_at__lte=now)
+                (Q(installation_state=IS.SCHEDULED, due_at__lte=now) & ~Exists(earlier_waves_open))
                 | Q(
                     installation_state=IS.WAITING,
                     ci__agent_status__login_count__lte=F("release__login_threshold"),

@@ -1,22 +1,25 @@
 """Outbound status callbacks: release state changes that matter to Change Management are posted
 to the source system's callback URL, signed the same way as inbound deliveries (Standard
 Webhooks), plus an optional Authorization header. Each event is a row (the delivery log) with a
-due time; a periodic picker sends due rows with ``skip_locked`` and retries with exponential
-back-off. A 410 Gone switches the source's callbacks off."""
+due time; a periodic picker claims due rows with ``skip_locked`` and hands each to its own task,
+which posts it outside any transaction through the outbound guard (``releasemgmt.core.outbound``:
+public addresses only unless ``OUTBOUND_ALLOW_PRIVATE_ADDRESSES``, no redirects), so a slow or dead
+receiver holds one task for at most its timeout and never the picker, a row lock or the watchdog.
+Failures are retried with exponential back-off; a 410 Gone switches the source's callbacks off."""
 
 import json
 import logging
 import time
-import urllib.error
-import urllib.request
 import uuid
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from releasemgmt.core.exceptions import DomainConflict
+from releasemgmt.core.outbound import post_body
 from releasemgmt.core.queue import delay_on_commit
 from releasemgmt.core.services import audit_record
 from releases.choices import ReleaseState
@@ -47,6 +50,9 @@ MAX_ATTEMPTS = 8
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_WAIT = timedelta(hours=1)
 TIMEOUT_SECONDS = 10
+# How long a claimed delivery stays in flight before it is due again (its sender died, its task
+# was lost): well beyond a try (``TIMEOUT_SECONDS``) and the worker's time limit.
+CLAIM_LEASE = timedelta(minutes=6)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -110,18 +116,21 @@ def callbacks_enqueue(
     return created
 
 
-def _enqueue(delivery_id: int) -> None:
-    """After commit, send the callback now; with the broker down the picker sends it (it is due)."""
+def _enqueue(delivery_id: int, claimed_until: datetime | None = None) -> None:
+    """After commit, send the callback now; with the broker down the picker sends it (it is due,
+    or due again when the claim lapses)."""
     delay_on_commit(
         "releases.tasks.send_callback",
         delivery_id=delivery_id,
+        **({"claimed_until": claimed_until.isoformat()} if claimed_until else {}),
         if_lost="the picker will send the callback.",
     )
 
 
-def _post(
+def _request(
     delivery: CallbackDelivery, source: WebhookSource, now: datetime
-) -> tuple[int | None, str]:
+) -> tuple[bytes, dict]:
+    """The signed body and headers of one try (read in the claim's transaction)."""
     body = json.dumps(delivery.payload, separators=(",", ":"))
     headers = {"Content-Type": "application/json", "User-Agent": "releasemgmt-callbacks/1"}
     secret = next(
@@ -148,32 +157,24 @@ def _post(
     )
     if authorization:
         headers["Authorization"] = authorization
-    if not source.callback_url.startswith(("http://", "https://")):
-        return None, "The callback URL is not http(s)."
-    request = urllib.request.Request(  # noqa: S310 (http(s) only, checked above)
-        source.callback_url, data=body.encode(), method="POST", headers=headers
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
-            return response.status, ""
-    except urllib.error.HTTPError as error:
-        return error.code, f"HTTP {error.code} {error.reason}"
-    except (urllib.error.URLError, TimeoutError, OSError) as error:
-        return None, f"{type(error).__name__}: {getattr(error, 'reason', error)}"
+    return body.encode(), headers
 
 
-def callback_send(*, delivery_id: int) -> str:
-    """Try one due delivery (idempotent: a delivered, given-up or not-yet-due row is left alone).
-    The row is locked while the request runs, so two senders never post it twice at once."""
+def _claim(delivery_id: int, claimed_until: datetime | None) -> tuple | str:
+    """Take one delivery for a try in a short transaction: due now, or claimed for this task by
+    the picker (its ``next_attempt_at`` still the lease the picker set). The lease moves on, so
+    neither the picker nor another sender takes it while it is in flight; a sender that dies
+    leaves it due again when the lease lapses. Returns what the post needs, or the outcome."""
+    now = timezone.now()
     with transaction.atomic():
-        delivery = (
-            CallbackDelivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("source")
-            .filter(
-                pk=delivery_id, status=CallbackStatus.PENDING, next_attempt_at__lte=timezone.now()
-            )
-            .first()
+        rows = CallbackDelivery.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+            pk=delivery_id, status=CallbackStatus.PENDING
         )
+        if claimed_until is None:
+            rows = rows.filter(next_attempt_at__lte=now)
+        else:
+            rows = rows.filter(Q(next_attempt_at__lte=now) | Q(next_attempt_at=claimed_until))
+        delivery = rows.select_related("source").first()
         if delivery is None:
             return "skipped"
         source = delivery.source
@@ -184,60 +185,102 @@ def callback_send(*, delivery_id: int) -> str:
             )
             delivery.save(update_fields=["status", "last_error"])
             return delivery.status
-        now = timezone.now()
-        started = time.monotonic()
-        code, error = _post(delivery, source, now)
-        CallbackAttempt.objects.create(
-            delivery=delivery,
-            at=now,
-            status_code=code,
-            error=error,
-            duration_ms=int((time.monotonic() - started) * 1000),
-        )
-        delivery.attempt_count += 1
-        delivery.last_status_code, delivery.last_error = code, error
-        if code is not None and 200 <= code < 300:
-            delivery.status, delivery.delivered_at = CallbackStatus.DELIVERED, timezone.now()
-        elif code == 410:
-            delivery.status = CallbackStatus.DISABLED
-            reason = f"{source.callback_url} answered 410 Gone on {now:%Y-%m-%d %H:%M} UTC."
-            WebhookSource.objects.filter(pk=source.pk).update(
-                callback_enabled=False, callback_disabled_reason=reason
-            )
-            CallbackDelivery.objects.filter(source=source, status=CallbackStatus.PENDING).exclude(
-                pk=delivery.pk
-            ).update(status=CallbackStatus.DISABLED, last_error=reason)
-            audit_record(
-                actor=None, action="webhook_source.callbacks_disabled", target=source, reason=reason
-            )
-        elif delivery.attempt_count >= MAX_ATTEMPTS:
-            delivery.status = CallbackStatus.FAILED
-        else:
-            delivery.next_attempt_at = timezone.now() + backoff(delivery.attempt_count)
-        delivery.save(
-            update_fields=[
-                "attempt_count",
-                "last_status_code",
-                "last_error",
-                "status",
-                "delivered_at",
-                "next_attempt_at",
-            ]
-        )
-        return delivery.status
+        lease = now + CLAIM_LEASE
+        delivery.next_attempt_at = lease
+        delivery.save(update_fields=["next_attempt_at"])
+        body, headers = _request(delivery, source, now)
+        return delivery.pk, source.pk, source.callback_url, body, headers, lease, now
 
 
-def callbacks_dispatch_due(*, limit: int = 50) -> int:
-    """The periodic picker: send every due delivery (bounded per run)."""
-    ids = list(
-        CallbackDelivery.objects.filter(
-            status=CallbackStatus.PENDING, next_attempt_at__lte=timezone.now()
-        )
-        .order_by("next_attempt_at", "pk")
-        .values_list("pk", flat=True)[:limit]
+def callback_send(*, delivery_id: int, claimed_until: datetime | str | None = None) -> str:
+    """Try one delivery, in three steps so that no transaction or row lock is held while the
+    receiver answers: claim it (a short transaction, see ``_claim``) → POST it through the
+    outbound guard (public addresses only unless allowed, no redirects, ``TIMEOUT_SECONDS``) →
+    record the attempt and the outcome (a short transaction). Idempotent: a delivered, given-up,
+    disabled, not-yet-due or in-flight row is left alone (``"skipped"``); ``claimed_until`` is
+    the lease the picker set when it claimed the row for this task."""
+    if isinstance(claimed_until, str):
+        claimed_until = datetime.fromisoformat(claimed_until)
+    claim = _claim(delivery_id, claimed_until)
+    if isinstance(claim, str):
+        return claim
+    pk, source_id, url, body, headers, lease, now = claim
+    started = time.monotonic()
+    result = post_body(url, body, timeout=TIMEOUT_SECONDS, headers=headers)
+    return _record(pk, source_id, url, lease, now, result, time.monotonic() - started)
+
+
+@transaction.atomic
+def _record(pk, source_id, url, lease, now, result, seconds: float) -> str:
+    """The try's attempt row and outcome. The row is ours while it is pending with our lease;
+    if the lease lapsed and another sender took it, only a success is recorded on it (the other
+    sender schedules the next try)."""
+    delivery = CallbackDelivery.objects.select_for_update(of=("self",)).filter(pk=pk).first()
+    if delivery is None:  # deleted with its release meanwhile
+        return "skipped"
+    code, error = result.status, result.error
+    CallbackAttempt.objects.create(
+        delivery=delivery, at=now, status_code=code, error=error, duration_ms=int(seconds * 1000)
     )
-    for delivery_id in ids:
-        callback_send(delivery_id=delivery_id)
+    ours = delivery.status == CallbackStatus.PENDING and delivery.next_attempt_at == lease
+    delivery.attempt_count += 1
+    delivery.last_status_code, delivery.last_error = code, error
+    if result.ok:
+        if delivery.status == CallbackStatus.PENDING:
+            delivery.status, delivery.delivered_at = CallbackStatus.DELIVERED, timezone.now()
+    elif not ours:
+        pass
+    elif code == 410:
+        delivery.status = CallbackStatus.DISABLED
+        reason = f"{url} answered 410 Gone on {now:%Y-%m-%d %H:%M} UTC."
+        WebhookSource.objects.filter(pk=source_id).update(
+            callback_enabled=False, callback_disabled_reason=reason
+        )
+        CallbackDelivery.objects.filter(source_id=source_id, status=CallbackStatus.PENDING).exclude(
+            pk=delivery.pk
+        ).update(status=CallbackStatus.DISABLED, last_error=reason)
+        audit_record(
+            actor=None,
+            action="webhook_source.callbacks_disabled",
+            target=WebhookSource.objects.get(pk=source_id),
+            reason=reason,
+        )
+    elif delivery.attempt_count >= MAX_ATTEMPTS:
+        delivery.status = CallbackStatus.FAILED
+    else:
+        delivery.next_attempt_at = timezone.now() + backoff(delivery.attempt_count)
+    delivery.save(
+        update_fields=[
+            "attempt_count",
+            "last_status_code",
+            "last_error",
+            "status",
+            "delivered_at",
+            "next_attempt_at",
+        ]
+    )
+    return delivery.status
+
+
+def callbacks_dispatch_due(*, limit: int = 200) -> int:
+    """The periodic picker (30 s): claim the due deliveries and hand each to its own
+    ``send_callback`` task — it never posts itself. One short transaction: due rows are locked
+    with ``skip_locked`` (two pickers never claim one row), marked in flight with a lease (their
+    ``next_attempt_at`` moves ``CLAIM_LEASE`` ahead, so the next run does not claim them again),
+    and the tasks are sent after commit. A task lost with the broker, or a worker that died,
+    leaves its row due again when the lease lapses. Returns how many were claimed."""
+    now = timezone.now()
+    lease = now + CLAIM_LEASE
+    with transaction.atomic():
+        ids = list(
+            CallbackDelivery.objects.select_for_update(skip_locked=True)
+            .filter(status=CallbackStatus.PENDING, next_attempt_at__lte=now)
+            .order_by("next_attempt_at", "pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        CallbackDelivery.objects.filter(pk__in=ids).update(next_attempt_at=lease)
+        for delivery_id in ids:
+            _enqueue(delivery_id, claimed_until=lease)
     return len(ids)
 
 

@@ -22,7 +22,11 @@ class DeliveryStatusFilter(django_filters.ChoiceFilter):
 
 
 @extend_schema_field(
-    {"type": "string", "enum": [v for v in DeliveryAttention.values if v]},
+    {
+        "type": "string",
+        "enum": [v for v in DeliveryAttention.values if v],
+        "description": "`triage` (waiting for triage) or `flagged` (flagged for a person).",
+    },
 )
 class DeliveryAttentionFilter(django_filters.ChoiceFilter):
     pass
@@ -32,8 +36,12 @@ class WebhookDeliveryFilterSet(django_filters.FilterSet):
     status = DeliveryStatusFilter(choices=DeliveryStatus.choices)
     attention = DeliveryAttentionFilter(choices=DeliveryAttention.choices[1:])
     source = django_filters.CharFilter(field_name="source__name", help_text="The source's name.")
-    received_after = django_filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="gte")
-    received_before = django_filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="lte")
+    received_after = django_filters.IsoDateTimeFilter(
+        field_name="received_at", lookup_expr="gte", help_text="Received at or after (ISO 8601)."
+    )
+    received_before = django_filters.IsoDateTimeFilter(
+        field_name="received_at", lookup_expr="lte", help_text="Received at or before (ISO 8601)."
+    )
 
     class Meta:
         model = WebhookDelivery
@@ -58,8 +66,12 @@ class CallbackDeliveryFilterSet(django_filters.FilterSet):
         field_name="release__number", help_text="The release number."
     )
     event = django_filters.CharFilter(help_text="e.g. `release.installing`.")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    created_after = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", help_text="Created at or after (ISO 8601)."
+    )
+    created_before = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="lte", help_text="Created at or before (ISO 8601)."
+    )
 
     class Meta:
         model = CallbackDelivery

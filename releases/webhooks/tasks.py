@@ -24,12 +24,14 @@ def webhook_deliveries_sweep_task() -> int:
 
 
 @shared_task(name="releases.tasks.send_callback", ignore_result=True, acks_late=True)
-def callback_send_task(*, delivery_id: int) -> str:
-    """Post one status callback now (the picker retries it later if it fails)."""
-    return callbacks.callback_send(delivery_id=delivery_id)
+def callback_send_task(*, delivery_id: int, claimed_until: str | None = None) -> str:
+    """Post one status callback now, outside any transaction (the picker retries it later if it
+    fails). ``claimed_until``: the lease of the picker's claim, when the picker sent it."""
+    return callbacks.callback_send(delivery_id=delivery_id, claimed_until=claimed_until)
 
 
 @shared_task(name="releases.tasks.dispatch_due_callbacks", ignore_result=True)
 def callbacks_dispatch_due_task() -> int:
-    """Periodic (30 s): send the callbacks that are due (first tries and retries)."""
+    """Periodic (30 s): claim the callbacks that are due (first tries and retries) and send one
+    ``send_callback`` task per callback; it posts none itself."""
     return callbacks.callbacks_dispatch_due()

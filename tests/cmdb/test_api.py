@@ -654,3 +654,12 @@ def test_bad_ci_input_is_400_naming_the_field(token_client, role_user, payload):
     assert response.status_code == 400
     assert response.json()["errors"]
     assert not ConfigurationItem.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_id_filter_past_the_integer_range_is_a_400(token_client, django_user_model):
+    """Issue 12: `?ci=` with a number the database cannot hold answered 500 (schemathesis)."""
+    admin = django_user_model.objects.create_superuser("root", "root@example.org", "pw")
+    response = token_client(admin).get("/api/v1/cmdb/relationships/", {"ci": "9" * 30})
+    assert response.status_code == 400, response.content
+    assert "ci" in response.json()["errors"]

@@ -26,8 +26,8 @@ ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
-SERVICES = {"postgres", "redis", "web", "worker", "beat"}
-APP_SERVICES = ("web", "worker", "beat")
+SERVICES = {"postgres", "redis", "web", "worker", "callbacks", "beat"}
+APP_SERVICES = ("web", "worker", "callbacks", "beat")
 PRODUCTION_SETTINGS = "releasemgmt.settings.production"
 WSGI_APPLICATION = "releasemgmt.wsgi:application"
 # Production refuses to load without these; the build gives them throwaway values for one command.
@@ -169,7 +169,7 @@ def services(compose) -> dict:
 # The compose stack
 
 
-def test_the_five_services_exist(services):
+def test_the_six_services_exist(services):
     assert set(services) >= SERVICES, f"missing: {sorted(SERVICES - set(services))}"
 
 
@@ -215,6 +215,16 @@ def test_web_runs_gunicorn_on_the_wsgi_application(services):
 def test_worker_and_beat_run_the_celery_app(services, name):
     assert words(services[name]["command"])[:4] == ["celery", "-A", "releasemgmt", name]
     assert importlib.util.find_spec("releasemgmt.celery") is not None
+
+
+def test_the_callbacks_worker_consumes_the_queue_the_stack_routes_callbacks_to(services):
+    # Issue 12: a slow callback receiver must not take the worker slots the watchdog runs in.
+    command = words(services["callbacks"]["command"])
+    assert command[:4] == ["celery", "-A", "releasemgmt", "worker"]
+    queue = command[command.index("-Q") + 1]
+    for name in APP_SERVICES:
+        assert environment(services[name]).get("CELERY_CALLBACK_QUEUE") == queue, name
+    assert "-Q" not in words(services["worker"]["command"])  # the default queue
 
 
 def test_postgres_and_redis_have_healthchecks(services):

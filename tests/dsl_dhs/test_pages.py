@@ -54,9 +54,9 @@ def test_product_list_search_and_htmx_fragment(as_role):
     SoftwareProductFactory(name="Nginx")
     SoftwareProductFactory(name="Oracle Database")
     client = as_role("auditor")
-    html = client.get(page("product-list"), {"q": "ngin"}).content.decode()
+    html = client.get(page("product-list"), {"search": "ngin"}).content.decode()
     assert "Nginx" in html and "Oracle Database" not in html
-    fragment = client.get(page("product-list"), {"q": "oracle"}, HTTP_HX_REQUEST="true")
+    fragment = client.get(page("product-list"), {"search": "oracle"}, HTTP_HX_REQUEST="true")
     assert fragment.status_code == 200
     body = fragment.content.decode()
     assert body.lstrip().startswith('<div id="product-table">')
@@ -69,11 +69,11 @@ def test_product_list_varies_on_htmx_and_restores_history_as_the_whole_page(as_r
     SoftwareProductFactory(name="Oracle Database")
     client = as_role("auditor")
 
-    page_answer = client.get(page("product-list"), {"q": "oracle"})
-    swap = client.get(page("product-list"), {"q": "oracle"}, headers={"HX-Request": "true"})
+    page_answer = client.get(page("product-list"), {"search": "oracle"})
+    swap = client.get(page("product-list"), {"search": "oracle"}, headers={"HX-Request": "true"})
     restore = client.get(
         page("product-list"),
-        {"q": "oracle"},
+        {"search": "oracle"},
         headers={"HX-Request": "true", "HX-History-Restore-Request": "true"},
     )
 

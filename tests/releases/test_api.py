@@ -104,7 +104,7 @@ def test_create_and_plan_a_release_through_the_api(token_client, manager):
     body = planned.json()
     assert body["state"] == "planned"
     assert [s["description"] for s in body["backout_steps"]] == ["Reinstall 3.5.0", "Smoke test"]
-    history = client.get(f"{release_url}history/").json()
+    history = client.get(f"{release_url}history/").json()["results"]
     assert [(h["name"], h["by_name"], h["reason"]) for h in history] == [
         ("plan", manager.username, "CAB approved")
     ]

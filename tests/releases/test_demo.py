@@ -71,3 +71,52 @@ def test_the_demo_accepted_release_can_be_verified():
 
     assert package.state == "verified"
     assert package.verification_runs.get().checks_failed == 0
+
+
+def test_the_demo_pilot_halts_waves_that_had_not_started_and_two_ops_people_decide():
+    """Issue 12: every wave was released before anyone started the agents, so the halt stopped
+    nothing ("halted at once: 0"), and with one ops user an override needed `admin`."""
+    import hashlib
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from releases.models import BackoutOverride
+    from releases.services import installation, overrides, reports
+
+    call_command("seed_demo", stdout=StringIO())
+    pilot = Release.objects.get(title="Microsoft 365 Apps 2412 pilot")
+    later = timezone.now() + timedelta(hours=1)  # long after every wave's due time
+
+    # given: `make run` has been up a while, nobody has started the agents yet
+    assert installation.installations_dispatch_due(now=later) == 5
+    assert installation.installations_dispatch_due(now=later) == 0
+
+    # when the reference agents (`make agents`: a CI fails by its name at 30 %) report wave by wave
+    def fails(identifier: str) -> bool:
+        return int(hashlib.sha256(identifier.encode()).hexdigest(), 16) % 1000 < 300
+
+    for _ in range(4):
+        for target in pilot.targets.filter(installation_state="running").select_related("ci"):
+            reports.target_report(
+                target_id=target.pk,
+                kind="installation",
+                status="failed" if fails(target.ci.identifier) else "succeeded",
+                report_id=f"agent-{target.pk}",
+            )
+        pilot.refresh_from_db()
+        if pilot.state != "installing":
+            break
+        installation.installations_dispatch_due(now=later)
+
+    # then the failure rate halts the release and the waves not yet started with it
+    assert pilot.state == "backout_required"
+    assert pilot.targets.filter(installation_state="halted").count() == 10  # waves 3 and 4
+
+    # and one ops person requests an override, the other confirms it
+    ops, second = (get_user_model().objects.get(username=name) for name in ("ops", "ops-2"))
+    override = overrides.backout_override_request(
+        release=pilot, by=ops, reason="Known Outlook add-in issue; fix pushed by GPO"
+    )
+    overrides.backout_override_confirm(override=override, by=second)
+    assert BackoutOverride.objects.get(pk=override.pk).confirmed_by == second

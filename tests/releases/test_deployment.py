@@ -203,6 +203,49 @@ def test_picker_releases_only_due_installations_outside_freezes(manager):
     assert installation.installations_dispatch_due(now=timezone.now() + timedelta(hours=2)) == 0
 
 
+def test_a_wave_waits_for_the_earlier_waves_results(manager):
+    """Issue 12: every wave was released at its due time whether or not the earlier ones had
+    reported, so a failure condition met in wave 1 had nothing left to halt."""
+    # given: 6 targets in waves of 2, one a minute, and the agents not started
+    release = make_release(
+        state=S.DISTRIBUTED, targets=6, threshold=10, wave_size=2, wave_interval_minutes=1
+    )
+    services.release_transition(release=release, name="install", by=manager)
+    later = timezone.now() + timedelta(minutes=30)  # every wave is due
+
+    # when the picker runs again and again: only the first wave is released
+    assert installation.installations_dispatch_due(now=later) == 2
+    assert installation.installations_dispatch_due(now=later) == 0
+    first = list(release.targets.filter(wave=1))
+    assert {t.installation_state for t in first} == {IS.RUNNING}
+
+    # when one of wave 1 reports, wave 2 still waits for the other
+    report(first[0], "succeeded")
+    assert installation.installations_dispatch_due(now=later) == 0
+    # then wave 1's last result releases wave 2 — here a failure crossing the threshold halts
+    # the release and stops waves 2 and 3 instead
+    report(first[1], "failed")
+    release.refresh_from_db()
+    assert release.state == S.BACKOUT_REQUIRED
+    assert release.targets.filter(installation_state=IS.HALTED).count() == 4
+    assert installation.installations_dispatch_due(now=later) == 0
+
+
+def test_the_next_wave_starts_once_the_earlier_one_has_reported(manager):
+    release = make_release(
+        state=S.DISTRIBUTED, targets=4, threshold=90, wave_size=2, wave_interval_minutes=1
+    )
+    services.release_transition(release=release, name="install", by=manager)
+    later = timezone.now() + timedelta(minutes=30)
+    assert installation.installations_dispatch_due(now=later) == 2
+    for target in release.targets.filter(wave=1):
+        report(target, "succeeded")
+    assert installation.installations_dispatch_due(now=later) == 2
+    assert set(release.targets.filter(wave=2).values_list("installation_state", flat=True)) == {
+        IS.RUNNING
+    }
+
+
 def test_condition_mode_waits_for_few_logins(manager):
     release = make_release(
         state=S.DISTRIBUTED, targets=2, installation_mode="condition", login_threshold=0

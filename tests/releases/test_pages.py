@@ -222,7 +222,7 @@ def test_list_filters_as_the_api_does(client, manager):
     assert numbers("?unit=portal") == {b.number}
     assert numbers("?change=chg0099999") == {b.number}
     assert numbers("?owner=omar") == {b.number}
-    assert numbers("?q=tax") == {a.number}
+    assert numbers("?search=tax") == {a.number}
     response = client.get(reverse("releases:release-list") + "?state=testing")
     assert response.context["total"] == 1
     assert 'data-state="testing"' in response.content.decode()
@@ -551,7 +551,7 @@ def test_change_requests_search_and_detail_with_their_releases(client, auditor):
     release = ReleaseFactory(title="Billing 3.6.0")
     release.change_requests.add(wanted)
     signed_in(client, auditor)
-    response = client.get(reverse("releases:change-list") + "?q=sepa")
+    response = client.get(reverse("releases:change-list") + "?search=sepa")
     assert response.status_code == 200
     assert [c.number for c in response.context["page"].object_list] == ["CHG0031042"]
     detail = client.get(reverse("releases:change-detail", args=[wanted.pk]))

@@ -1,9 +1,9 @@
 from django.urls import path
-from rest_framework.routers import SimpleRouter
 
 from releasemgmt.core.api import views
+from releasemgmt.core.api.routers import Router
 
-router = SimpleRouter()
+router = Router()
 router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
 
 app_name = "core-api"

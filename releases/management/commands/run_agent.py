@@ -273,7 +273,7 @@ class Command(BaseCommand):
             out=print,
         )
         code, body = agent.call(
-            "GET", f"/api/v1/releases/?q={urllib.parse.quote(options['release'])}"
+            "GET", f"/api/v1/releases/?search={urllib.parse.quote(options['release'])}"
         )
         if code != 200 or not body.get("results"):
             raise CommandError(

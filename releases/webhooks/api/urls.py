@@ -2,12 +2,12 @@
 ``releases-webhooks``): the signed receiver and the management endpoints."""
 
 from django.urls import path
-from rest_framework.routers import SimpleRouter
 
+from releasemgmt.core.api.routers import Router
 from releases.webhooks.api import views
 from releases.webhooks.api.receiver import WebhookReceiveView
 
-router = SimpleRouter()
+router = Router()
 router.register("webhook-sources", views.WebhookSourceViewSet, basename="webhook-source")
 router.register("webhook-deliveries", views.WebhookDeliveryViewSet, basename="webhook-delivery")
 router.register("webhook-callbacks", views.CallbackDeliveryViewSet, basename="webhook-callback")
