@@ -312,6 +312,10 @@ class TargetsForm(ServiceErrorsMixin, forms.Form):
             if name
         ]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.wrong_names: list[str] = []  # unknown or retired, for the picker to mark
+
     def clean_identifiers(self):
         entries = self.entries(self.cleaned_data["identifiers"])
         if not entries:
@@ -324,6 +328,9 @@ class TargetsForm(ServiceErrorsMixin, forms.Form):
                 problems.append(f"line {number}: no CI '{name}'")
             elif ci.status == CIStatus.RETIRED:
                 problems.append(f"line {number}: '{ci.identifier}' is retired")
+            else:
+                continue
+            self.wrong_names.append(name)
         if problems:
             shown = problems[: self.ERRORS_SHOWN]
             if len(problems) > len(shown):

@@ -48,10 +48,12 @@
   }, true);
   document.addEventListener("htmx:beforeRequest", (event) => {
     postedWithoutHtmx = null;
-    // one outcome shown at a time: the last save's
+    // one outcome shown at a time: the last save's (the page's own messages are older news)
     const target = event.detail.target;
     if (target instanceof Element && target.classList.contains("plan-section")) {
-      for (const flash of editor.querySelectorAll(".section-flash")) flash.remove();
+      for (const flash of document.querySelectorAll(".section-flash, main > .flash")) {
+        flash.remove();
+      }
     }
   });
   document.addEventListener("htmx:beforeOnLoad", (event) => {
@@ -138,6 +140,8 @@
     const chips = picker.querySelector("[data-chosen-list]");
     const count = picker.querySelector("[data-chosen-count]");
     const empty = picker.querySelector("[data-chosen-empty]");
+    // the identifiers the last save refused (unknown or retired): their chips say so
+    const wrong = new Set(splitNames(picker.dataset.wrong || "").map((n) => n.toLowerCase()));
     picker.hidden = false;
 
     const chosen = () => {
@@ -186,6 +190,13 @@
         chip.className = "chip";
         const label = document.createElement("span");
         label.textContent = name;
+        if (wrong.has(name.toLowerCase())) {
+          chip.classList.add("wrong");
+          const note = document.createElement("span");
+          note.className = "visually-hidden";
+          note.textContent = " (refused: see the list below)";
+          label.append(note);
+        }
         const button = document.createElement("button");
         button.type = "button";
         button.className = "chip-remove";
@@ -196,10 +207,14 @@
         chips.append(chip);
         shown += 1;
       }
+      let all = true;
       for (const option of picker.querySelectorAll(".picker-option")) {
         const on = names.has(option.dataset.identifier.toLowerCase());
         option.setAttribute("aria-pressed", String(on));
+        all &&= on;
       }
+      const addAll = picker.querySelector("[data-add-all]");
+      if (addAll) addAll.disabled = all;
     };
 
     picker.addEventListener("click", (event) => {

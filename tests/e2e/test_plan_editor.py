@@ -92,6 +92,7 @@ def test_the_plan_editor_picks_targets_keeps_typed_input_and_speaks_iso_in_the_u
         "bill-prod-01\nbill-prod-02, web-prod-02\nbil-prod-09"
     )
     assert not release.targets.exists()
+    expect(targets.locator(".chip.wrong")).to_contain_text("bil-prod-09")
     expect(backout.get_by_label("Back-out steps")).to_have_value("Stop billing\nReinstall 3.6.0")
     screenshot(page, "1440-pasted-list-refused")
 
@@ -158,3 +159,33 @@ def test_the_plan_editor_picks_targets_keeps_typed_input_and_speaks_iso_in_the_u
     assert no_sideways_scroll(page)
     assert axe(page) == []
     screenshot(page, "390")
+    targets.get_by_label("Find a CI by identifier or name").fill("bill")
+    expect(targets.locator(".picker-option")).to_have_count(3)  # production only
+    targets.scroll_into_view_if_needed()
+    screenshot(page, "390-targets", full_page=False)
+    assert no_sideways_scroll(page)
+
+
+def test_without_script_the_targets_are_a_list_of_identifiers(
+    browser, live_server, login, screenshot, billing
+):
+    release = billing
+    manager = UserFactory(username="rita", roles=["release_manager"], time_zone="Europe/Berlin")
+    context = browser.new_context(
+        base_url=live_server.url, java_script_enabled=False, viewport={"width": 390, "height": 844}
+    )
+    page = context.new_page()
+    try:
+        login(page, manager)
+        page.goto(f"/releases/{release.pk}/plan/")
+        expect(page.locator("[data-target-picker]")).to_be_hidden()
+        page.get_by_label("Target CIs").fill("bill-prod-01\nbill-prod-9")
+        page.get_by_role("button", name="Save targets").click()
+        expect(page.locator("#targets .field-error")).to_have_text(["line 2: no CI 'bill-prod-9'"])
+        page.get_by_label("Target CIs").fill("bill-prod-01, bill-prod-02")
+        page.get_by_role("button", name="Save targets").click()
+        expect(page.get_by_role("status")).to_have_text("Targets saved.")
+        expect(page.locator("#targets header")).to_contain_text("Targets (2)")
+        screenshot(page, "390-no-script", full_page=False)
+    finally:
+        context.close()
