@@ -636,5 +636,12 @@ def test_windows_are_iso_text_read_and_shown_in_the_users_zone(client, role_user
     assert "Enter the date and time as YYYY-MM-DD HH:MM, e.g. 2026-12-01 08:00." in text_of(
         response
     )
+    # and so is a time the clocks skip (14 March 2027, 02:30 in New York), without a 500
+    response = client.post(
+        plan_url(release, "schedule-set"),
+        {"distribution_start": "2027-03-14 02:30", "backout_decision_minutes": "30"},
+    )
+    assert response.status_code == 400
+    assert "couldn’t be interpreted in time zone America/New_York" in text_of(response)
     release.refresh_from_db()
     assert release.distribution_start == datetime(2027, 1, 15, 13, 0, tzinfo=UTC)
