@@ -75,6 +75,26 @@
       event.detail.isError = false;
     }
   });
+  // No answer, or one that cannot be drawn (a 500, a proxy's page): the section says so and
+  // keeps what was typed.
+  const notSaved = (event, text) => {
+    const section = event.detail.target;
+    if (!(section instanceof Element) || !section.classList.contains("plan-section")) return;
+    for (const flash of document.querySelectorAll(".section-flash")) flash.remove();
+    const flash = document.createElement("p");
+    flash.className = "flash flash-error section-flash";
+    flash.setAttribute("role", "alert");
+    flash.tabIndex = -1;
+    flash.textContent = `Not saved: ${text} What you typed is still here; try again.`;
+    section.querySelector(":scope > header").after(flash);
+    flash.focus();
+  };
+  document.addEventListener("htmx:responseError", (event) => {
+    notSaved(event, `the server answered ${event.detail.xhr.status}.`);
+  });
+  document.addEventListener("htmx:sendError", (event) => {
+    notSaved(event, "the server could not be reached.");
+  });
   // After a section is drawn again, focus its first wrong field or else its message.
   document.addEventListener("htmx:afterSettle", (event) => {
     const section = event.detail.elt;

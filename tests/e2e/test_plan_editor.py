@@ -141,6 +141,15 @@ def test_the_plan_editor_picks_targets_keeps_typed_input_and_speaks_iso_in_the_u
     page.wait_for_timeout(300)
     assert asked == ["beforeunload"]
     expect(page).to_have_url(re.compile(rf"/releases/{release.pk}/plan/"))
+
+    # the network fails once: the section says so and keeps the steps
+    page.route("**/plan/backout/", lambda route: route.abort())
+    backout.get_by_role("button", name="Save back-out plan").click()
+    expect(backout.get_by_role("alert")).to_contain_text(
+        "Not saved: the server could not be reached."
+    )
+    expect(backout.get_by_label("Back-out steps")).to_have_value("Stop billing\nReinstall 3.6.0")
+    page.unroute("**/plan/backout/")
     backout.get_by_role("button", name="Save back-out plan").click()
     expect(page.get_by_role("status")).to_have_text("Back-out plan saved.")
     assert [s.description for s in release.backout_steps.all()] == [
