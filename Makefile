@@ -45,9 +45,9 @@ run: seed
 	@mkdir -p var && echo "http://$(HOST):$(PORT)" > var/server-url
 	@echo ""
 	@echo "  releasemgmt is starting on http://$(HOST):$(PORT)/  (health: http://$(HOST):$(PORT)/healthz)"
-	@echo "  Demo logins (password: $${DEMO_PASSWORD:-demo}): admin, release-manager, change-manager, ops,"
-	@echo "  ops-2 (a second ops person: confirms an override ops requested), config-manager, auditor,"
-	@echo "  integration.  Ctrl-C stops web, worker and beat."
+	@echo "  Demo logins (password: $${DEMO_PASSWORD:-demo}): admin, release-manager, release-manager-2"
+	@echo "  (the second pair of eyes: signs off, verifies and reviews), change-manager, ops, ops-2 (confirms"
+	@echo "  an override ops requested), config-manager, auditor, integration.  Ctrl-C stops web, worker and beat."
 	@echo ""
 	PATH="$(CURDIR)/$(BIN):$$PATH" PORT=$(PORT) HOST=$(HOST) $(BIN)/honcho start -f Procfile
 

@@ -4,11 +4,30 @@ every list joins what it shows, so a page costs a fixed number of queries."""
 from dataclasses import dataclass, field
 from datetime import date
 
-from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.functions import Greatest, Lower
 from django.utils import timezone
 
-from cmdb.choices import CIKind, CIStatus, Environment, ErrorCategory, LicenceMetric
+from cmdb.choices import (
+    SERVICE_KINDS,
+    CIKind,
+    CIStatus,
+    Environment,
+    ErrorCategory,
+    LicenceMetric,
+    RelationshipKind,
+)
 from cmdb.models import ConfigurationItem, Discrepancy, InstalledSoftware, Licence, Relationship
 from dsl_dhs.models import HardwareModel, Location
 
@@ -110,6 +129,49 @@ def ci_status_counts(queryset: QuerySet) -> dict[str, int]:
     """``{status: count}`` for the CIs of ``queryset`` (one aggregate query)."""
     rows = queryset.order_by().values("status").annotate(n=Count("id"))
     return {row["status"]: row["n"] for row in rows}
+
+
+def ci_target_candidates(
+    *, query: str = "", environment: str = "", unit_id: int | None = None, limit: int = 20
+) -> list[ConfigurationItem]:
+    """CIs to offer as deployment targets: neither retired nor a service or application. With
+    ``query``, those whose identifier or name contains it (any case); without, suggestions.
+    ``environment`` keeps that environment's only. The CIs the release unit ``unit_id`` runs on
+    come first (``runs_unit``), then the others by identifier. One query, at most ``limit + 1``
+    rows: one more than asked tells the caller that there are more."""
+    queryset = ConfigurationItem.objects.exclude(status=CIStatus.RETIRED).exclude(
+        kind__in=SERVICE_KINDS
+    )
+    if environment:
+        queryset = queryset.filter(environment=environment)
+    query = query.strip()
+    if query:
+        queryset = queryset.filter(Q(identifier__icontains=query) | Q(name__icontains=query))
+    if unit_id is not None:
+        runs = Relationship.objects.filter(
+            source_id=unit_id, target_id=OuterRef("pk"), kind=RelationshipKind.RUNS_ON
+        )
+        queryset = queryset.annotate(runs_unit=Exists(runs))
+    else:
+        queryset = queryset.annotate(runs_unit=Value(False))
+    return list(queryset.order_by("-runs_unit", Lower("identifier"))[: limit + 1])
+
+
+def unit_host_environment(unit_id: int | None) -> str:
+    """The environment most of the CIs the unit runs on are in ("" when it runs on none)."""
+    if unit_id is None:
+        return ""
+    row = (
+        ConfigurationItem.objects.filter(
+            incoming__source_id=unit_id, incoming__kind=RelationshipKind.RUNS_ON
+        )
+        .order_by()
+        .values("environment")
+        .annotate(n=Count("id"))
+        .order_by("-n", "environment")
+        .first()
+    )
+    return row["environment"] if row else ""
 
 
 @dataclass

@@ -5,6 +5,7 @@ import re
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from cmdb.choices import SERVICE_KINDS, CIStatus, Environment
 from cmdb.models import ConfigurationItem
@@ -24,6 +25,10 @@ from releases.choices import (
 from releases.models import ChangeRequest, FreezeWindow, Release, UnitComponent
 
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
+# The plan's windows: ISO 8601 text, whatever the browser's locale (a ``datetime-local`` input
+# shows "12/01/2026, 08:00 AM" in one browser and "01.12.2026, 08:00" in the next).
+ISO_DATETIME = "%Y-%m-%d %H:%M"
+ISO_DATETIME_INPUTS = [ISO_DATETIME, "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"]
 
 
 class UnitChoiceField(forms.ModelChoiceField):
@@ -127,12 +132,19 @@ class ReleaseForm(ServiceErrorsMixin, forms.ModelForm):
 
 class ScheduleForm(ServiceErrorsMixin, forms.ModelForm):
     """The windows, the back-out decision time and how the release is deployed (distribution
-    method, installation mode, waves, login threshold). ``datetime-local`` inputs are read in the
-    user's time zone (activated by the middleware) and stored in UTC.
+    method, installation mode, waves, login threshold). The windows are ISO 8601 text
+    (``2026-12-01 08:00``), shown and read in the user's time zone (activated by the middleware,
+    named in the help text) and stored in UTC.
 
     A deployment field left out of the post keeps its value (a client that only sets the windows
     does not reset the waves); one that is posted is validated like the others."""
 
+    WINDOW_FIELDS = (
+        "distribution_start",
+        "distribution_end",
+        "installation_start",
+        "installation_end",
+    )
     DEPLOYMENT_FIELDS = (
         "distribution_method",
         "deployment_tool",
@@ -179,12 +191,23 @@ class ScheduleForm(ServiceErrorsMixin, forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for name in self.Meta.fields[:4]:
+        zone = timezone.get_current_timezone_name()
+        for name in self.WINDOW_FIELDS:
             field = self.fields[name]
             field.widget = forms.DateTimeInput(
-                attrs={"type": "datetime-local"}, format=DATETIME_LOCAL
+                format=ISO_DATETIME,
+                attrs={
+                    "placeholder": "YYYY-MM-DD HH:MM",
+                    "pattern": r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?",
+                    "autocomplete": "off",
+                    "spellcheck": "false",
+                },
             )
-            field.input_formats = [DATETIME_LOCAL, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+            field.input_formats = ISO_DATETIME_INPUTS
+            field.error_messages["invalid"] = (
+                "Enter the date and time as YYYY-MM-DD HH:MM, e.g. 2026-12-01 08:00."
+            )
+            field.help_text = f"YYYY-MM-DD HH:MM in {zone} (your time zone)."
         for name in ("wave_size", "wave_interval_minutes", "login_threshold"):
             self.fields[name].widget.attrs["min"] = 0
         if self.is_bound:
@@ -263,31 +286,62 @@ class HardwareItemForm(ServiceErrorsMixin, forms.Form):
 
 
 class TargetsForm(ServiceErrorsMixin, forms.Form):
-    """Target CIs as identifiers: usable with hundreds of CIs (paste a list), and the whole set is
-    replaced at once, as ``release_targets_set`` does."""
+    """Target CIs as identifiers, one per line or separated by commas: usable with hundreds of
+    CIs (paste a list), and the whole set is replaced at once, as ``release_targets_set`` does.
+    Each unknown or retired CI is named with its line, so a long pasted list is easy to fix."""
 
     SERVICE_FIELDS = {"targets": "identifiers"}
+    # Lines named in the errors; a list with more wrong lines says how many more.
+    ERRORS_SHOWN = 20
 
     identifiers = forms.CharField(
         label="Target CIs",
         required=False,
-        widget=forms.Textarea(attrs={"rows": 5, "spellcheck": "false"}),
-        help_text="CI identifiers (host names, asset tags), one per line or separated by commas "
-        "or spaces. The list replaces the current targets.",
+        strip=False,  # the line numbers in the errors count the leading blank lines too
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "autocomplete": "off"}),
+        help_text="CI identifiers (host names, asset tags), one per line or separated by commas; "
+        "paste a list as it is. The list replaces the current targets.",
     )
 
+    @staticmethod
+    def entries(text: str) -> list[tuple[int, str]]:
+        """``(line number, identifier)`` for each identifier of ``text``."""
+        return [
+            (number, name)
+            for number, line in enumerate(text.splitlines(), start=1)
+            for name in re.split(r"[\s,;]+", line)
+            if name
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.wrong_names: list[str] = []  # unknown or retired, for the picker to mark
+
     def clean_identifiers(self):
-        names = [n for n in re.split(r"[\s,;]+", self.cleaned_data["identifiers"]) if n]
-        wanted = {name.lower(): name for name in names}
-        found = cis_by_identifiers(wanted)
-        unknown = [name for key, name in wanted.items() if key not in found]
-        if unknown:
-            raise forms.ValidationError(
-                f"Not in the CMDB: {', '.join(unknown)}. Check the identifiers."
-            )
-        if not found:
+        entries = self.entries(self.cleaned_data["identifiers"])
+        if not entries:
             raise forms.ValidationError("Give at least one target CI.")
-        return [found[key] for key in wanted]
+        found = cis_by_identifiers(name for _, name in entries)
+        problems = []
+        for number, name in entries:
+            ci = found.get(name.lower())
+            if ci is None:
+                problems.append(f"line {number}: no CI '{name}'")
+            elif ci.status == CIStatus.RETIRED:
+                problems.append(f"line {number}: '{ci.identifier}' is retired")
+            else:
+                continue
+            self.wrong_names.append(name)
+        if problems:
+            shown = problems[: self.ERRORS_SHOWN]
+            if len(problems) > len(shown):
+                shown.append(f"… and {len(problems) - len(shown)} more lines like these")
+            raise forms.ValidationError(shown)
+        cis = {}
+        for _, name in entries:
+            ci = found[name.lower()]
+            cis.setdefault(ci.pk, ci)
+        return list(cis.values())
 
 
 class BackoutPlanForm(ServiceErrorsMixin, forms.Form):

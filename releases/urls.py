@@ -38,6 +38,7 @@ urlpatterns = [
     path("<int:pk>/plan/items/", plan.item_add, name="item-add"),
     path("<int:pk>/plan/items/<int:item_pk>/remove/", plan.item_remove, name="item-remove"),
     path("<int:pk>/plan/targets/", plan.targets_set, name="targets-set"),
+    path("<int:pk>/plan/targets/search/", plan.target_search, name="target-search"),
     path("<int:pk>/plan/backout/", plan.backout_plan_set, name="backout-set"),
     path("<int:pk>/plan/conditions/", plan.failure_condition_add, name="condition-add"),
     path(
