@@ -422,8 +422,11 @@ def test_the_timeline_shows_times_in_the_users_time_zone(client, role_user):
         reason="Superseded",
     )
     signed_in(client, viewer)
-    text = text_of(client.get(reverse("releases:release-detail", args=[release.pk])))
-    assert "15 Jan 2026 10:30 CET · system" in text
+    response = client.get(reverse("releases:release-detail", args=[release.pk]))
+    html, text = response.content.decode(), text_of(response)
+    # the one format of the pages, in the viewer's zone, the instant in the element
+    assert "15 Jan 2026 10:30 · system" in text
+    assert '<time datetime="2026-01-15T10:30:00+01:00">15 Jan 2026 10:30</time>' in html
     assert "Superseded" in text
     assert "Times in Europe/Berlin" in text
 
