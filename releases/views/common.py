@@ -78,6 +78,7 @@ def render_detail(
         for item in release.test_scope.all()
     ]
     install_freezes = panels.install_freezes(release)
+    deployment = panels.deployment_card(request, release, request.GET)
     if release.state == ReleaseState.BACKOUT_REQUIRED:
         panels.attach_decision(release, decision_forms)
     context = {
@@ -99,7 +100,8 @@ def render_detail(
         "timeline": release.transitions.all(),
         "targets": release.targets.select_related("ci").order_by("ci__identifier")[:TARGETS_LISTED],
         "target_total": release.targets.count(),
-        "deployment": panels.deployment_card(request, release, request.GET),
+        "deployment": deployment,
+        "agents_waiting": panels.agents_waiting(release, deployment),
         "verification": panels.verification_summary(release),
         "install_freezes": install_freezes,
         "emergency_form": (

@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.http import QueryDict
 from django.utils import timezone
 
+from releasemgmt.core.templatetags.when import when_text
 from releases import selectors
 from releases.choices import (
     DistributionState,
@@ -58,9 +59,7 @@ TARGET_QUERY_KEYS = ("state", "distribution", "page")
 
 
 def freeze_problem(release: Release, freezes) -> str:
-    names = "; ".join(
-        f"{w.reason} ({w.start:%Y-%m-%d %H:%M}–{w.end:%Y-%m-%d %H:%M} UTC)" for w in freezes
-    )
+    names = "; ".join(f"{w.reason} ({when_text(w.start)} – {when_text(w.end)})" for w in freezes)
     return f"The installation window overlaps a freeze: {names}."
 
 
@@ -172,6 +171,36 @@ def deployment_card(request, release: Release, params) -> dict | None:
         "installable": INSTALLABLE_NOW,
         "freezes_now": freezes_now,
         "can_override_freeze": bool(freezes_now) and user.has_perm("releases.override_freeze"),
+    }
+
+
+# What the release waits for while the agents work.
+
+# States in which nobody has a step to take: the agents download or install, and the release
+# moves on by itself (complete_distribution, complete_installation) or halts.
+AGENT_STAGES = {
+    S.DISTRIBUTING: ("distributed", "downloads the package, checks its SHA-256", "Distributed"),
+    S.INSTALLING: ("installed", "installs when its turn is due", "Installed"),
+}
+
+
+def agents_waiting(release: Release, deployment: dict | None) -> dict | None:
+    """While the release waits for the agents (distributing, installing): how many targets are
+    through (``x of N``), how many failed and what comes next. None in every other state."""
+    stage = AGENT_STAGES.get(release.state)
+    if stage is None or deployment is None:
+        return None
+    key, verb, next_state = stage
+    progress = deployment["progress"]
+    failed = progress["distribution_failed" if key == "distributed" else "installation_failed"]
+    return {
+        "done": progress[key],
+        "failed": failed,
+        "total": progress["targets"],
+        "noun": key,
+        "verb": verb,
+        "next_state": next_state,
+        "reported": progress[key] + failed > 0,
     }
 
 
