@@ -128,7 +128,7 @@ def test_mine_lists_only_the_users_releases(client, manager):
     assert theirs.number not in html
     assert 'name="mine" value="1" checked' in html
     # the counts per state follow the filter
-    assert re.search(r"1 release match the filters", text_of_html(html))
+    assert re.search(r"1 release matches the filters", text_of_html(html))
 
 
 def _many(count: int, owner) -> None:
