@@ -153,7 +153,9 @@ def test_the_reworked_pages_at_desktop_and_phone_width(
             assert page_width(page) <= viewport["width"] + 1
             assert axe(page) == []
             screenshot(page, f"release-{name}")
-            diagram.locator("summary").click()
+            page.get_by_role("navigation", name="Sections of this release").get_by_role(
+                "link", name="State diagram"
+            ).click()
             expect(page.locator(".state-diagram svg")).to_be_visible()
             title = page.locator(".state-diagram g.node.current title")
             expect(title).to_have_text("Installing")
