@@ -24,6 +24,7 @@ urlpatterns = [
     path("backout-queue/list/", queue.backout_queue_list, name="backout-queue-list"),
     path("overrides/", lists.override_list, name="override-list"),
     path("backout-queue/badge/", queue.backout_badge, name="backout-badge"),
+    path("agents/", deployment.agent_help, name="agent-help"),
     path("freeze-windows/", freeze_windows.freeze_window_list, name="freeze-window-list"),
     path("freeze-windows/new/", freeze_windows.freeze_window_create, name="freeze-window-create"),
     path(

@@ -82,6 +82,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "releasemgmt.core.context_processors.navigation",
             ],
+            # {{ moment|when }}: the one date format of every page.
+            "builtins": ["releasemgmt.core.templatetags.when"],
         },
     },
 ]

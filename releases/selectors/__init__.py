@@ -19,17 +19,22 @@ from releases.selectors.deployment import (
     release_progress,
 )
 from releases.selectors.releases import (
+    RELEASE_SORTS,
+    attach_health,
     baseline_diff,
     change_request_list,
     pipeline,
     release_detail,
     release_list,
+    release_list_sorted,
     release_state_counts,
 )
 
 __all__ = [
     "DOWNLOAD_STATES",
+    "RELEASE_SORTS",
     "agent_work",
+    "attach_health",
     "backout_queue",
     "backout_queue_with_progress",
     "backout_waiting",
@@ -40,6 +45,7 @@ __all__ = [
     "pipeline",
     "release_detail",
     "release_list",
+    "release_list_sorted",
     "release_progress",
     "release_state_counts",
 ]

@@ -1,7 +1,11 @@
 """Reads of releases: lists, the pipeline, a release with everything its page shows, the
 baseline diff. Each costs a fixed number of queries whatever the number of rows."""
 
-from django.db.models import Count, Prefetch, QuerySet
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Count, F, Max, Prefetch, QuerySet
+from django.utils import timezone
 
 from releases.choices import FINAL_STATES, ItemKind, ReleaseState
 from releases.models import ChangeRequest, Release, ReleaseItem, ReleaseTransition, TestScopeItem
@@ -17,10 +21,72 @@ def release_list() -> QuerySet:
             )
         )
         .annotate(
-            item_count=Count("items", distinct=True), target_count=Count("targets", distinct=True)
+            item_count=Count("items", distinct=True),
+            target_count=Count("targets", distinct=True),
+            last_report=Max("targets__last_report_at"),
         )
         .order_by("-created_at", "-id")
     )
+
+
+# The release list's sortable columns: ``?sort=<key>`` ascending, ``?sort=-<key>`` descending.
+RELEASE_SORTS = {
+    "number": ("number",),
+    "title": ("title",),
+    "state": ("state",),
+    "updated": ("updated_at",),
+    "window": ("installation_start",),
+}
+# States whose release is in trouble whatever its figures say.
+TROUBLE_STATES = frozenset(
+    {
+        ReleaseState.VERIFICATION_FAILED,
+        ReleaseState.BACKOUT_REQUIRED,
+        ReleaseState.BACKING_OUT,
+    }
+)
+
+
+def release_list_sorted(queryset: QuerySet, sort: str) -> tuple[QuerySet, str]:
+    """``queryset`` ordered by the column ``sort`` names (``-`` for descending; the id breaks
+    ties, an unset window sorts last), and the sort applied (``""`` when unknown: newest first)."""
+    key = sort.removeprefix("-")
+    if key not in RELEASE_SORTS:
+        return queryset, ""
+    descending = sort.startswith("-")
+    order = [
+        F(field).desc(nulls_last=True) if descending else F(field).asc(nulls_last=True)
+        for field in RELEASE_SORTS[key]
+    ]
+    return queryset.order_by(*order, "-id" if descending else "id"), sort
+
+
+def attach_health(releases, *, now=None) -> None:
+    """Give each release of a list page (annotated by ``release_list``) ``progress`` (installed
+    and failed of N targets, as percentages for the bar) and ``health``: ``stuck`` (installing and
+    no target report for the dashboards' ``DASHBOARD_STUCK_MINUTES``), ``failing`` (a target
+    failed in an open release, or a verification failure or back-out under way) or ``""``. No query."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(minutes=settings.DASHBOARD_STUCK_MINUTES)
+    for release in releases:
+        total = release.target_count
+        failed = release.count_install_failed + release.count_distribution_failed
+        release.progress = {
+            "total": total,
+            "installed": release.count_installed,
+            "failed": failed,
+            "installed_percent": round(100 * release.count_installed / total, 1) if total else 0,
+            "failed_percent": round(100 * min(failed, total) / total, 1) if total else 0,
+        }
+        started = release.state_changed_at or release.created_at
+        quiet = max(release.last_report, started) if release.last_report else started
+        if release.state == ReleaseState.INSTALLING and quiet < cutoff:
+            release.health = "stuck"
+            release.quiet_since = quiet
+        elif release.state not in FINAL_STATES and (failed or release.state in TROUBLE_STATES):
+            release.health = "failing"
+        else:
+            release.health = ""
 
 
 def release_detail(pk: int, *, with_targets: bool = True) -> Release:
@@ -102,18 +168,31 @@ def release_state_counts(queryset: QuerySet | None = None) -> dict[str, int]:
     )
 
 
+# Where the releases move by themselves (agents, the picker, the watchdog): the board's first
+# columns, so they are in sight without scrolling.
+PIPELINE_LIVE_STATES = (
+    ReleaseState.DISTRIBUTING,
+    ReleaseState.INSTALLING,
+    ReleaseState.BACKOUT_REQUIRED,
+    ReleaseState.BACKING_OUT,
+)
+
+
 def pipeline(*, limit_per_state: int = 20) -> list[dict]:
-    """The board: one column per non-final state with its count and newest releases."""
+    """The board: one column per non-final state with its count and newest releases; the live
+    states first (``live``), then the others in the order of the lifecycle."""
     counts = release_state_counts()
     open_releases = list(
         Release.objects.exclude(state__in=FINAL_STATES)
         .select_related("release_unit", "owner")
         .order_by("-state_changed_at", "-created_at")
     )
+    order = [
+        *PIPELINE_LIVE_STATES,
+        *(s for s in ReleaseState if s not in FINAL_STATES and s not in PIPELINE_LIVE_STATES),
+    ]
     columns = []
-    for state in ReleaseState:
-        if state in FINAL_STATES:
-            continue
+    for state in order:
         in_state = [r for r in open_releases if r.state == state][:limit_per_state]
         columns.append(
             {
@@ -121,6 +200,7 @@ def pipeline(*, limit_per_state: int = 20) -> list[dict]:
                 "label": state.label,
                 "count": counts.get(state.value, 0),
                 "releases": in_state,
+                "live": state in PIPELINE_LIVE_STATES,
             }
         )
     return columns

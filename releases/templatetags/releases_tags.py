@@ -10,6 +10,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from releasemgmt.core.templatetags.when import when_text
 from releases.choices import ReleaseState, TestResult
 
 register = template.Library()
@@ -103,19 +104,17 @@ def result_class(result: str) -> str:
 
 @register.simple_tag
 def window(start, end, short=False) -> str:
-    """A window in the current (the user's) time zone: ``12 Jun 2026 10:00 – 18:00`` on one
-    day, ``12 Jun 2026 10:00 – 13 Jun 2026 18:00`` across days, ``—`` when not set. ``short``
-    leaves the year out (lists)."""
-    day = "j M H:i" if short else "j M Y H:i"
+    """A window in the current (the user's) time zone, in the pages' one format:
+    ``12 Jun 2026 10:00 – 18:00`` on one day, ``12 Jun 2026 10:00 – 13 Jun 2026 18:00`` across
+    days, ``—`` when not set. ``short`` is accepted for old callers and changes nothing."""
     if start is None and end is None:
         return "—"
     if start is None or end is None:
-        known = timezone.localtime(start or end)
-        return f"{'from' if start else 'until'} {date_format(known, day)}"
+        return f"{'from' if start else 'until'} {when_text(start or end)}"
     start, end = timezone.localtime(start), timezone.localtime(end)
     if start.date() == end.date():
-        return f"{date_format(start, day)} – {date_format(end, 'H:i')}"
-    return f"{date_format(start, day)} – {date_format(end, day)}"
+        return f"{when_text(start)} – {date_format(end, 'H:i')}"
+    return f"{when_text(start)} – {when_text(end)}"
 
 
 @lru_cache(maxsize=1)
@@ -126,7 +125,30 @@ def _diagram_source() -> str:
     with open(path, encoding="utf-8") as handle:
         svg = handle.read()
     # Scales to its box; the pt size graphviz writes would overflow the page.
-    return re.sub(r'<svg width="[^"]*" height="[^"]*"', '<svg role="img"', svg, count=1)
+    svg = re.sub(r'<svg width="[^"]*" height="[^"]*"', '<svg role="img"', svg, count=1)
+    return _human_titles(svg)
+
+
+def _state_label(name: str) -> str:
+    return S(name).label if name in S.values else name.replace("_", " ").capitalize()
+
+
+def _human_titles(svg: str) -> str:
+    """Graphviz titles its nodes and edges with internal names (``rollout_planned``,
+    ``releases.release.state.testing->releases.release.state.built``), which the browser shows on
+    hover: the states' labels instead (``Roll-out planned``, ``Testing → Built``)."""
+    prefix = "releases.release.state."
+
+    def title(match) -> str:
+        text = match.group(1).replace("&#45;&gt;", "->").replace("-&gt;", "->")
+        if "->" in text:
+            source, target = (part.removeprefix(prefix) for part in text.split("->", 1))
+            return f"<title>{_state_label(source)} → {_state_label(target)}</title>"
+        if text.removeprefix(prefix) in S.values:
+            return f"<title>{_state_label(text.removeprefix(prefix))}</title>"
+        return "<title>Release states</title>"
+
+    return re.sub(r"<title>([^<]*)</title>", title, svg)
 
 
 @register.simple_tag
@@ -136,7 +158,9 @@ def state_diagram(state: str):
     svg = _diagram_source()
     if not svg:
         return ""
-    svg = svg.replace("<svg ", f'<svg aria-label="State diagram; current state: {state}" ', 1)
+    svg = svg.replace(
+        "<svg ", f'<svg aria-label="State diagram; current state: {_state_label(state)}" ', 1
+    )
     svg = svg.replace(
         f'class="node" data-state="{state}"', f'class="node current" data-state="{state}"', 1
     )

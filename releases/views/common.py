@@ -126,6 +126,7 @@ def render_detail(
         "deployment": deployment,
         "outlook": outlook,
         "retry_form": panels.retry_form(release, request.user) if outlook else None,
+        "agents_waiting": panels.agents_waiting(release, deployment),
         "verification": panels.verification_summary(release),
         "install_freezes": install_freezes,
         "emergency_form": (

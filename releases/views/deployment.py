@@ -115,3 +115,10 @@ def install_despite_freeze(request, pk):
             )
             return redirect("releases:release-detail", pk=release.pk)
     return render_detail(request, pk, status=400, decision_forms={"emergency": form})
+
+
+@require_GET
+@permission_required("releases.view_release", raise_exception=True)
+def agent_help(request):
+    """How to connect an agent: the token to issue, the calls it makes, the reference agent."""
+    return render(request, "releases/agent_help.html", {"site": request.build_absolute_uri("/")})

@@ -188,6 +188,36 @@ def deployment_card(request, release: Release, params) -> dict | None:
     }
 
 
+# What the release waits for while the agents work.
+
+# States in which nobody has a step to take: the agents download or install, and the release
+# moves on by itself (complete_distribution, complete_installation) or halts.
+AGENT_STAGES = {
+    S.DISTRIBUTING: ("distributed", "downloads the package, checks its SHA-256", "Distributed"),
+    S.INSTALLING: ("installed", "installs when its turn is due", "Installed"),
+}
+
+
+def agents_waiting(release: Release, deployment: dict | None) -> dict | None:
+    """While the release waits for the agents (distributing, installing): how many targets are
+    through (``x of N``), how many failed and what comes next. None in every other state."""
+    stage = AGENT_STAGES.get(release.state)
+    if stage is None or deployment is None:
+        return None
+    key, verb, next_state = stage
+    progress = deployment["progress"]
+    failed = progress["distribution_failed" if key == "distributed" else "installation_failed"]
+    return {
+        "done": progress[key],
+        "failed": failed,
+        "total": progress["targets"],
+        "noun": key,
+        "verb": verb,
+        "next_state": next_state,
+        "reported": progress[key] + failed > 0,
+    }
+
+
 # The latest verification run.
 
 

@@ -19,3 +19,11 @@ document.addEventListener("click", (event) => {
   }
   if (event.target instanceof HTMLDialogElement) event.target.close();
 });
+
+// A link to a folded section (the state diagram) opens it.
+function openTargetedDetails() {
+  const target = location.hash && document.getElementById(location.hash.slice(1));
+  if (target instanceof HTMLDetailsElement) target.open = true;
+}
+document.addEventListener("DOMContentLoaded", openTargetedDetails);
+window.addEventListener("hashchange", openTargetedDetails);

@@ -134,7 +134,9 @@ def test_a_release_manager_takes_a_release_from_requested_to_accepted(
         expect(entry).to_contain_text(step)
         expect(entry).to_contain_text("Rita Release (rita)")
         expect(entry).to_contain_text(reason)
-        expect(entry).to_contain_text("CET")  # the user's time zone
+        # the user's time zone (Berlin: +01:00 or, in summer, +02:00), in the pages' one format
+        expect(entry.locator("time")).to_have_attribute("datetime", re.compile(r"\+0[12]:00$"))
+        expect(entry.locator("time")).to_have_text(re.compile(r"^\d{1,2} \w{3} \d{4} \d{2}:\d{2}$"))
     current = page.locator(".state-diagram g.node.current")
     expect(current).to_have_count(1)
     expect(current).to_have_attribute("data-state", "accepted")
