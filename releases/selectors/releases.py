@@ -17,7 +17,10 @@ def release_list() -> QuerySet:
         Release.objects.select_related("release_unit", "owner", "category")
         .prefetch_related(
             Prefetch(
-                "change_requests", queryset=ChangeRequest.objects.only("id", "number", "title")
+                "change_requests",
+                queryset=ChangeRequest.objects.only(
+                    "id", "number", "title", "state", "source_system"
+                ),
             )
         )
         .annotate(

@@ -4,6 +4,7 @@ from functools import partial
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from releasemgmt.core.models import AuditEvent
@@ -317,3 +318,23 @@ def test_the_detail_shows_a_first_page_of_targets_and_where_the_rest_are(
     assert body["targets_url"].endswith(f"/api/v1/release-targets/?release={release.pk}")
     everything = client.get(body["targets_url"], {"page_size": 500}).json()
     assert everything["count"] == 230
+
+
+def test_the_list_takes_the_same_queries_for_5_or_50_releases_with_their_changes(
+    token_client, django_assert_num_queries
+):
+    client = token_client(UserFactory(roles=["auditor"]))
+
+    def add(count):
+        for release in ReleaseFactory.create_batch(count):
+            release.change_requests.add(ChangeRequestFactory(), ChangeRequestFactory())
+
+    add(5)
+    client.get(URL)  # warm the token and permission caches
+    with CaptureQueriesContext(connection) as few:
+        assert len(client.get(URL, {"page_size": 50}).json()["results"]) == 5
+    add(45)
+    with django_assert_num_queries(len(few)):
+        body = client.get(URL, {"page_size": 50}).json()
+    assert len(body["results"]) == 50
+    assert {"state", "source_system"} <= set(body["results"][0]["change_requests"][0])
