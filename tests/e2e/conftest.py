@@ -6,6 +6,8 @@ Playwright's sync API against pytest-django's ``live_server``.
 - ``login(page, user, password="pw-for-tests")`` signs in through the real form.
 - ``screenshot(page)`` saves ``test-results/screenshots/<test name>.png``; a failing test's page
   is saved as ``<test name>-failed.png`` whether or not it asked for a screenshot.
+- ``open_dialog(page, name)`` opens a transition's dialog from its button on the release page;
+  ``confirm(page, dialog, reason, done)`` gives the reason, confirms and waits for the message.
 - ``axe(page)`` runs axe-core (vendored: ``tests/e2e/vendor/axe.min.js``) with the WCAG 2.1 A/AA
   rules and returns the serious and critical violations, so a test can ``assert axe(page) == []``.
 
@@ -43,6 +45,25 @@ VIEWPORT = {"width": 1280, "height": 800}
 
 def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "screenshot"
+
+
+def open_dialog(page, name: str):
+    """Click the transition's button in the release page's next steps; its open dialog."""
+    from playwright.sync_api import expect
+
+    page.locator(f'#actions li[data-transition="{name}"] > button').click()
+    dialog = page.locator(f"#dialog-{name}")
+    expect(dialog).to_be_visible()
+    return dialog
+
+
+def confirm(page, dialog, reason: str, done: str) -> None:
+    """Give the reason, confirm, and wait for the status message that contains ``done``."""
+    from playwright.sync_api import expect
+
+    dialog.get_by_label(re.compile(r"^Reason")).fill(reason)
+    dialog.get_by_role("button", name=re.compile(r"^Confirm")).click()
+    expect(page.get_by_role("status")).to_contain_text(done)
 
 
 @pytest.hookimpl(wrapper=True)

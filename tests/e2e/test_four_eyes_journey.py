@@ -15,24 +15,11 @@ from releases import services
 from releases.choices import ReleaseState as S
 from releases.models import Release
 from releases.services import installation, reports
-from tests.e2e.conftest import TIMEOUT_MS, VIEWPORT
+from tests.e2e.conftest import TIMEOUT_MS, VIEWPORT, confirm, open_dialog
 from tests.factories import ReleaseCategoryFactory, UserFactory
 from tests.releases.test_deployment import make_release
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def open_dialog(page, name: str):
-    page.locator(f'#actions li[data-transition="{name}"] > button').click()
-    dialog = page.locator(f"#dialog-{name}")
-    expect(dialog).to_be_visible()
-    return dialog
-
-
-def confirm(page, dialog, reason: str, done: str) -> None:
-    dialog.get_by_label(re.compile(r"^Reason")).fill(reason)
-    dialog.get_by_role("button", name=re.compile(r"^Confirm")).click()
-    expect(page.get_by_role("status")).to_contain_text(done)
 
 
 def report_all(release: Release, kind: str) -> None:
