@@ -19,7 +19,7 @@ urlpatterns = [
         "password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password-change-done"
     ),
     path("", views.account, name="account"),
-    path("tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),
+    path("tokens/<id:pk>/revoke/", views.token_revoke, name="token-revoke"),
     path("calendar-feed/", views.feed_token_issue, name="feed-token-issue"),
     path("calendar-feed/revoke/", views.feed_token_revoke, name="feed-token-revoke"),
 ]

@@ -12,38 +12,38 @@ urlpatterns = [
     path("agent/heartbeat/", views.AgentHeartbeatView.as_view(), name="agent-heartbeat"),
     path("release-targets/", views.TargetListView.as_view(), name="target-list"),
     path(
-        "release-targets/<int:pk>/distribution/",
+        "release-targets/<id:pk>/distribution/",
         views.DistributionReportView.as_view(),
         name="target-distribution",
     ),
     path(
-        "release-targets/<int:pk>/installation/",
+        "release-targets/<id:pk>/installation/",
         views.InstallationReportView.as_view(),
         name="target-installation",
     ),
     path(
-        "release-targets/<int:pk>/backout/",
+        "release-targets/<id:pk>/backout/",
         views.BackoutReportView.as_view(),
         name="target-backout",
     ),
     path(
-        "release-targets/<int:pk>/install-now/",
+        "release-targets/<id:pk>/install-now/",
         views.InstallNowView.as_view(),
         name="target-install-now",
     ),
     path(
-        "releases/<int:pk>/health-signals/", views.HealthSignalView.as_view(), name="health-signal"
+        "releases/<id:pk>/health-signals/", views.HealthSignalView.as_view(), name="health-signal"
     ),
     path(
-        "releases/<int:pk>/retry-failed-targets/",
+        "releases/<id:pk>/retry-failed-targets/",
         views.RetryFailedTargetsView.as_view(),
         name="retry-failed-targets",
     ),
     path(
-        "releases/<int:pk>/overrides/", views.OverrideRequestView.as_view(), name="override-request"
+        "releases/<id:pk>/overrides/", views.OverrideRequestView.as_view(), name="override-request"
     ),
     path(
-        "overrides/<int:pk>/confirm/", views.OverrideConfirmView.as_view(), name="override-confirm"
+        "overrides/<id:pk>/confirm/", views.OverrideConfirmView.as_view(), name="override-confirm"
     ),
     path("backout-queue/", views.BackoutQueueView.as_view(), name="backout-queue"),
     *router.urls,

@@ -11,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from releasemgmt.core.api.views import ERROR, AuditedModelViewSet, errors
+from releasemgmt.core.converters import ID_REGEX
 from releasemgmt.core.services import record_save
 from releases import selectors, services
 from releases.api import serializers as s
@@ -176,7 +177,7 @@ class ReleaseViewSet(
     @action(
         detail=True,
         methods=["delete"],
-        url_path=r"items/(?P<item_id>\d+)",
+        url_path=rf"items/(?P<item_id>{ID_REGEX})",
         permission_classes=[CanEditPlan],
     )
     def remove_item(self, request, pk=None, item_id=None):
@@ -240,7 +241,7 @@ class ReleaseViewSet(
     @action(
         detail=True,
         methods=["delete"],
-        url_path=r"failure-conditions/(?P<condition_id>\d+)",
+        url_path=rf"failure-conditions/(?P<condition_id>{ID_REGEX})",
         permission_classes=[CanEditPlan],
     )
     def remove_failure_condition(self, request, pk=None, condition_id=None):
@@ -259,7 +260,7 @@ class ReleaseViewSet(
     @action(
         detail=True,
         methods=["post"],
-        url_path=r"tests/(?P<test_id>\d+)/sign-off",
+        url_path=rf"tests/(?P<test_id>{ID_REGEX})/sign-off",
         permission_classes=[CanViewRelease],
     )
     def sign_off(self, request, pk=None, test_id=None):
@@ -283,7 +284,7 @@ class ReleaseViewSet(
     @action(
         detail=True,
         methods=["post"],
-        url_path=r"rollout-tasks/(?P<task_id>\d+)/done",
+        url_path=rf"rollout-tasks/(?P<task_id>{ID_REGEX})/done",
         permission_classes=[CanViewRelease],
     )
     def rollout_task_done(self, request, pk=None, task_id=None):

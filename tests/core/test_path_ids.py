@@ -1,6 +1,6 @@
 """A path id that is not an integer is a 404 on every routed URL, never a 500 (issue 12).
 
-The walk expands every pattern of the root URLconf; each id slot (``<int:pk>``, a router's
+The walk expands every pattern of the root URLconf; each id slot (``<id:pk>``, a router's
 ``(?P<pk>…)``, ``…_pk``, ``…_id``) in turn gets the fuzzer's ``null,null`` while the other slots get
 a valid sample, and every method is tried as a superuser, so a view reached with an id it cannot
 read shows up here."""
@@ -13,6 +13,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 pytestmark = pytest.mark.django_db
 
 BAD_ID = "null%2Cnull"  # `null,null`, what schemathesis sent
+# a number too long for a 64-bit key (schemathesis found it as an overflow in the query)
+HUGE_ID = "1024392198371209683927040"
 SAMPLES = {
     "slug": "sample",
     "str": "sample",
@@ -36,7 +38,7 @@ def _patterns(patterns, prefix=""):
             yield prefix + str(entry.pattern)
 
 
-def _fill(pattern: str, bad_slot: int) -> str:
+def _fill(pattern: str, bad_slot: int, bad: str = BAD_ID) -> str:
     """The pattern as a path: slot number ``bad_slot`` gets the bad id, the others a sample."""
     index = -1
 
@@ -45,8 +47,8 @@ def _fill(pattern: str, bad_slot: int) -> str:
         index += 1
         name = match["name"] or match["group"]
         if index == bad_slot:
-            return BAD_ID
-        if _is_id(name) or match["conv"] == "int":
+            return bad
+        if _is_id(name) or match["conv"] in ("int", "id"):
             return "1"
         if match["group"]:
             # a regex slot: the first alternative of a choice, else a sample its class accepts
@@ -64,8 +66,9 @@ def id_paths():
     for pattern in _patterns(get_resolver().url_patterns):
         for slot, match in enumerate(SLOT.finditer(pattern)):
             name = match["name"] or match["group"]
-            if _is_id(name) or match["conv"] == "int":
-                cases.add((pattern, _fill(pattern, slot)))
+            if _is_id(name) or match["conv"] in ("int", "id"):
+                for bad in (BAD_ID, HUGE_ID):
+                    cases.add((pattern, _fill(pattern, slot, bad)))
     return sorted(cases)
 
 
@@ -76,10 +79,12 @@ def test_the_walk_finds_the_id_routes():
     assert f"/api/v1/releases/1/items/{BAD_ID}/" in paths
     assert f"/releases/{BAD_ID}/plan/" in paths
     assert f"/api/v1/cmdb/cis/{BAD_ID}/" in paths
-    assert len(paths) > 80
+    assert f"/api/v1/releases/1/items/{HUGE_ID}/" in paths
+    assert f"/releases/{HUGE_ID}/plan/" in paths
+    assert len(paths) > 160
 
 
-@pytest.mark.parametrize(("pattern", "path"), id_paths(), ids=[p for p, _ in id_paths()])
+@pytest.mark.parametrize(("pattern", "path"), id_paths(), ids=[path for _, path in id_paths()])
 def test_a_non_integer_id_is_404(client, django_user_model, pattern, path):
     admin = django_user_model.objects.create_superuser("root", "root@example.org", "pw")
     client.force_login(admin)

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from releasemgmt.core.api.permissions import HasPermission
 from releasemgmt.core.api.views import ERROR, AuditedModelViewSet, errors
+from releasemgmt.core.converters import ID_REGEX
 from releases.webhooks import callbacks, selectors, services
 from releases.webhooks.api.serializers import (
     CallbackDeliveryDetailSerializer,
@@ -97,7 +98,7 @@ class WebhookSourceViewSet(AuditedModelViewSet):
     @action(
         detail=True,
         methods=["post"],
-        url_path=r"secrets/(?P<secret_id>\d+)/revoke",
+        url_path=rf"secrets/(?P<secret_id>{ID_REGEX})/revoke",
         permission_classes=[HasPermission.of("releases.change_webhooksource")],
     )
     def revoke_secret(self, request, pk=None, secret_id=None):
