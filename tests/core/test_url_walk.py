@@ -24,6 +24,7 @@ ALLOWED = {
 REFUSED_WITH_403 = {"releases/backout-queue/badge/": "the top bar's back-out badge"}
 SAMPLES = {
     "int": "1",
+    "id": "1",
     "slug": "sample",
     "str": "sample",
     "uuid": "00000000-0000-0000-0000-000000000001",
