@@ -16,8 +16,7 @@ from cmdb.services.items import ci_create
 from dsl_dhs.models import SoftwareVersion
 from releases import demo_history, services
 from releases.choices import FailureConditionKind, ReleaseLevel, ReleaseState, TestResult, Trigger
-from releases.demo_history import CATEGORIES
-from releases.models import Release, ReleaseCategory, UnitComponent, WebhookSource
+from releases.models import Release, UnitComponent, WebhookSource
 from releases.services import reports
 from releases.webhooks import services as webhooks
 
@@ -121,18 +120,7 @@ def seed(stdout) -> None:
             "Releases demo skipped: the demo users and the CMDB demo units are needed first."
         )
         return
-    categories = {}
-    for name, description, communication, training, rehearsal, four_eyes in CATEGORIES:
-        categories[name], _ = ReleaseCategory.objects.get_or_create(
-            name=name,
-            defaults={
-                "description": description,
-                "waives_communication": communication,
-                "waives_training": training,
-                "waives_backout_rehearsal": rehearsal,
-                "four_eyes": four_eyes,
-            },
-        )
+    categories = demo_history.history_categories()
     for identifier, products in COMPONENTS.items():
         for product in products:
             version = (
