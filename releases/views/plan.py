@@ -286,14 +286,13 @@ def item_remove(request, pk, item_pk):
     item = get_object_or_404(
         ReleaseItem.objects.select_related("release"), pk=item_pk, release_id=pk
     )
-    if not item.release.is_editable:
-        return _frozen(request, item.release)
-    label = str(item)
-    try:
-        services.release_item_remove(item=item, by=request.user)
-    except DomainError as error:
-        return _plan_refused(request, pk, error)
-    return _saved(request, pk, "contents", f"{label} removed.")
+    return _plan_remove(
+        request,
+        item,
+        lambda: services.release_item_remove(item=item, by=request.user),
+        "contents",
+        f"{item} removed.",
+    )
 
 
 @require_POST
@@ -356,14 +355,25 @@ def failure_condition_remove(request, pk, condition_pk):
     condition = get_object_or_404(
         FailureCondition.objects.select_related("release"), pk=condition_pk, release_id=pk
     )
-    if not condition.release.is_editable:
-        return _frozen(request, condition.release)
-    label = str(condition)
+    return _plan_remove(
+        request,
+        condition,
+        lambda: services.release_failure_condition_remove(condition=condition, by=request.user),
+        "conditions",
+        f"Failure condition “{condition}” removed.",
+    )
+
+
+def _plan_remove(request, row, remove, anchor: str, done: str):
+    """Remove one row of a plan section (an item, a failure condition) through its service:
+    refused while the plan is frozen, the section redrawn with ``done`` when it went."""
+    if not row.release.is_editable:
+        return _frozen(request, row.release)
     try:
-        services.release_failure_condition_remove(condition=condition, by=request.user)
+        remove()
     except DomainError as error:
-        return _plan_refused(request, pk, error)
-    return _saved(request, pk, "conditions", f"Failure condition “{label}” removed.")
+        return _plan_refused(request, row.release_id, error)
+    return _saved(request, row.release_id, anchor, done)
 
 
 @require_GET
