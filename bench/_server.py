@@ -1,8 +1,12 @@
 """Shared helpers for the benchmarks: a migrated throwaway database, gunicorn on a free port, and
 a bounded closed-loop HTTP load generator (loopback only)."""
 
+import contextlib
 import http.client
 import os
+import re
+import secrets
+import signal
 import socket
 import statistics
 import subprocess
@@ -14,15 +18,25 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+CEILING = ROOT.parent / "shared" / "ceiling"
 
 
-def bench_env(var_dir: Path) -> dict:
+def bench_env(var_dir: Path, production: bool = False) -> dict:
+    """The environment of a benchmark's server. ``production``: the production settings (as a
+    deployment runs them: DEBUG off, manifest static files, Redis), over plain HTTP on loopback."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "releasemgmt.settings.base",
         "RELEASEMGMT_VAR_DIR": str(var_dir),
     }
     env.setdefault("API_THROTTLE_USER", "1000000/min")
+    if production:
+        env.update(
+            DJANGO_SETTINGS_MODULE="releasemgmt.settings.production",
+            DJANGO_SECRET_KEY=env.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50),
+            DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+            DJANGO_SECURE_SSL_REDIRECT="false",
+        )
     return env
 
 
@@ -67,8 +81,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(var_dir: Path, workers: int = 3, threads: int = 1):
+def gunicorn(var_dir: Path, workers: int = 3, threads: int = 1, production: bool = False):
+    """The project under gunicorn on a free port (yields the port). ``production``: under the
+    production settings (needs PostgreSQL and Redis), static files collected first."""
     port = free_port()
+    env = bench_env(var_dir, production)
+    if production:
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
     process = subprocess.Popen(
         [
             sys.executable,
@@ -85,7 +109,7 @@ def gunicorn(var_dir: Path, workers: int = 3, threads: int = 1):
             "warning",
         ],
         cwd=ROOT,
-        env=bench_env(var_dir),
+        env=env,
     )
     try:
         deadline = time.monotonic() + 30
@@ -159,3 +183,40 @@ def load(port: int, method: str, path, headers: dict, total: int, concurrency: i
 
 def temp_var_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="releasemgmt-bench-"))
+
+
+@contextmanager
+def ceiling(workers: int):
+    """The bare Django + DRF ceiling (``../shared/ceiling/run``) on a free port, with its own venv
+    and database: yields ``(port, its DRF token, its webhook secret)``; stopped on exit."""
+    port = free_port()
+    venv = Path(
+        os.environ.get("CEILING_VENV", Path(tempfile.gettempdir()) / "releasemgmt-ceiling-venv")
+    )
+    ours = ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "RELEASEMGMT_VAR_DIR")
+    env = {k: v for k, v in os.environ.items() if k not in ours}
+    out = subprocess.run(
+        [str(CEILING / "run"), str(port), str(workers)],
+        env={**env, "CEILING_VENV": str(venv)},
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    found = re.search(r"token=(\S+) secret=(\S+)", out)
+    try:
+        yield port, found.group(1), found.group(2)
+    finally:
+        with contextlib.suppress(OSError, ValueError):  # already gone
+            os.killpg(int((venv / "gunicorn.pid").read_text().strip()), signal.SIGTERM)
+
+
+def side_by_side(measure: dict, rounds: int) -> dict:
+    """Run each side's ``measure`` once to warm up, then ``rounds`` times alternately (A B A B);
+    returns each side's list of results. ``measure``: ``{side: callable returning a result}``."""
+    for run in measure.values():
+        run()
+    results = {side: [] for side in measure}
+    for _ in range(rounds):
+        for side, run in measure.items():
+            results[side].append(run())
+    return results

@@ -19,49 +19,16 @@ Run: DATABASE_URL=postgres://postgres@127.0.0.1:5432/releasemgmt_bench_floor \\
 Prints each figure; record them in bench/RESULTS.md."""
 
 import argparse
-import contextlib
-import os
-import re
-import signal
 import statistics
-import subprocess
-import tempfile
 import time
-from pathlib import Path
 
-from _server import ROOT, free_port, gunicorn, load, setup_django, temp_var_dir
-
-CEILING = ROOT.parent / "shared" / "ceiling"
+from _server import ceiling, gunicorn, load, setup_django, side_by_side, temp_var_dir
 
 PAIRS = [
     ("cheapest authenticated call", "/api/v1/me/", "/ping/", 0.7),
     ("release list, 50 rows", "/api/v1/releases/?page_size=50", "/items/", 0.6),
     ("CI list, 50 rows", "/api/v1/cmdb/cis/?page_size=50", "/items/", 0.6),
 ]
-
-
-def start_ceiling(workers: int) -> tuple[int, str, Path]:
-    """The ceiling on a free port: (port, its DRF token, the file holding its gunicorn pid)."""
-    port = free_port()
-    venv = Path(
-        os.environ.get("CEILING_VENV", Path(tempfile.gettempdir()) / "releasemgmt-ceiling-venv")
-    )
-    ours = ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "RELEASEMGMT_VAR_DIR")
-    env = {k: v for k, v in os.environ.items() if k not in ours}
-    out = subprocess.run(
-        [str(CEILING / "run"), str(port), str(workers)],
-        env={**env, "CEILING_VENV": str(venv)},
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    token = re.search(r"token=(\S+)", out).group(1)
-    return port, token, venv / "gunicorn.pid"
-
-
-def stop_ceiling(pid_file: Path) -> None:
-    with contextlib.suppress(OSError, ValueError):  # already gone
-        os.killpg(int(pid_file.read_text().strip()), signal.SIGTERM)
 
 
 def main():
@@ -81,46 +48,48 @@ def main():
     from releasemgmt.accounts.services import api_token_issue
     from releases.models import Release
 
-    if not settings.USING_POSTGRES:
-        raise SystemExit("Run it on PostgreSQL: set DATABASE_URL (see the docstring).")
+    if not (settings.USING_POSTGRES and settings.REDIS_URL):
+        raise SystemExit("Run it on PostgreSQL and Redis: set DATABASE_URL and REDIS_URL.")
     if Release.objects.count() < 50:
         call_command("seed_demo", verbosity=0)
     user = get_user_model().objects.get(username="auditor")
     token = api_token_issue(user=user, name=f"bench floor {time.time():.0f}", by=None)[1]
 
-    ceiling_port, ceiling_token, pid_file = start_ceiling(args.workers)
-    try:
-        with gunicorn(var_dir, workers=args.workers) as port:
-            sides = {
-                "project": (port, {"Authorization": f"Bearer {token}"}),
-                "ceiling": (ceiling_port, {"Authorization": f"Token {ceiling_token}"}),
-            }
-            print(
-                f"{args.workers} sync workers each, {args.concurrency} connections, "
-                f"{args.requests} requests a measurement, {args.rounds} rounds A B"
-            )
-            for label, ours, theirs, goal in PAIRS:
-                paths = {"project": ours, "ceiling": theirs}
-                for side, (side_port, headers) in sides.items():  # warm-up
-                    load(side_port, "GET", paths[side], headers, 200, args.concurrency)
-                figures = {"project": [], "ceiling": []}
-                for _ in range(args.rounds):
-                    for side, (side_port, headers) in sides.items():
-                        result = load(
-                            side_port, "GET", paths[side], headers, args.requests, args.concurrency
-                        )
-                        assert set(result["statuses"]) == {200}, (side, result["statuses"])
-                        figures[side].append(result)
-                project = statistics.median(f["per_second"] for f in figures["project"])
-                ceiling = statistics.median(f["per_second"] for f in figures["ceiling"])
-                p95 = statistics.median(f["p95_ms"] for f in figures["project"])
-                ratio = project / ceiling
-                print(
-                    f"{label:30} project {project:7.0f}/s (p95 {p95:5.1f} ms)  ceiling {ceiling:7.0f}/s"
-                    f"  ratio {ratio:.2f} (goal ≥ {goal}) {'✔' if ratio >= goal else '✘'}"
+    with (
+        ceiling(args.workers) as (ceiling_port, ceiling_token, _),
+        gunicorn(var_dir, workers=args.workers, production=True) as port,
+    ):
+        sides = {
+            "project": (port, {"Authorization": f"Bearer {token}"}),
+            "ceiling": (ceiling_port, {"Authorization": f"Token {ceiling_token}"}),
+        }
+        print(
+            f"{args.workers} sync workers each, production settings, {args.concurrency} "
+            f"connections, {args.requests} requests a measurement, {args.rounds} rounds A B"
+        )
+        for label, ours, theirs, goal in PAIRS:
+            paths = {"project": ours, "ceiling": theirs}
+
+            def measure(side, paths=paths):
+                side_port, headers = sides[side]
+                result = load(
+                    side_port, "GET", paths[side], headers, args.requests, args.concurrency
                 )
-    finally:
-        stop_ceiling(pid_file)
+                assert set(result["statuses"]) == {200}, (side, result["statuses"])
+                return result
+
+            figures = side_by_side(
+                {side: (lambda side=side: measure(side)) for side in sides}, args.rounds
+            )
+            project = statistics.median(f["per_second"] for f in figures["project"])
+            theirs_rate = statistics.median(f["per_second"] for f in figures["ceiling"])
+            p95 = statistics.median(f["p95_ms"] for f in figures["project"])
+            ratio = project / theirs_rate
+            print(
+                f"{label:30} project {project:7.0f}/s (p95 {p95:5.1f} ms)  "
+                f"ceiling {theirs_rate:7.0f}/s  ratio {ratio:.2f} (goal ≥ {goal}) "
+                f"{'✔' if ratio >= goal else '✘'}"
+            )
 
 
 if __name__ == "__main__":
