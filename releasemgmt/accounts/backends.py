@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
 from django.db.models import Q
-from django.db.models.signals import m2m_changed, pre_delete
+from django.db.models.signals import m2m_changed, post_save, pre_delete
 
 
 class PermissionBackend(ModelBackend):
@@ -84,3 +84,10 @@ def connect_signals() -> None:
         pre_delete.connect(
             renew_permission_stamps, sender=model, dispatch_uid=f"stamps.{model.__name__}"
         )
+    # A renamed role changes every holder's role names.
+    post_save.connect(renew_role_names, sender=Group, dispatch_uid="stamps.Group.save")
+
+
+def renew_role_names(sender, instance, created=False, **kwargs):
+    if not created:
+        renew_permission_stamps(sender, instance)

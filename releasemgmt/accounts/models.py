@@ -2,9 +2,10 @@ import hashlib
 import secrets
 import uuid
 import zoneinfo
+from functools import lru_cache
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import AbstractUser, Group
 from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
@@ -34,12 +35,30 @@ class User(AbstractUser):
 
     @property
     def role_names(self) -> list[str]:
-        return sorted(group.name for group in self.groups.all())
+        """Sorted; read once per user and permission stamp (no query on repeat), or from a
+        prefetch of ``groups`` when there is one."""
+        prefetched = getattr(self, "_prefetched_objects_cache", {}).get("groups")
+        if prefetched is not None:
+            return sorted(group.name for group in prefetched)
+        return list(_role_names(self.pk, self.permissions_stamp))
 
     @property
     def actions(self) -> list[Action]:
         """What this user may do (``roles.ACTIONS``), for the API's ``me`` and the pages."""
         return actions_for(self)
+
+
+@lru_cache(maxsize=4096)
+def _role_names(user_id: int, stamp: uuid.UUID) -> tuple[str, ...]:
+    """The names of the user's roles, sorted. ``stamp`` (``permissions_stamp``) is part of the key
+    only: a change of roles, or a renamed role, renews it (``accounts.backends``)."""
+    return tuple(
+        sorted(
+            Group.objects.filter(
+                pk__in=User.groups.through.objects.filter(user_id=user_id).values("group")
+            ).values_list("name", flat=True)
+        )
+    )
 
 
 TOKEN_PREFIX = "rm_"  # noqa: S105 (a public prefix, not a secret)

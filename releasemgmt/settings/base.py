@@ -53,14 +53,15 @@ FORM_RENDERER = "releasemgmt.core.forms.FormRenderer"
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Page-only middleware is skipped for API calls with their own credentials (core.middleware).
+    "releasemgmt.core.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "releasemgmt.core.middleware.AuthenticationMiddleware",
     "releasemgmt.core.middleware.LoginRequiredMiddleware",
     "releasemgmt.accounts.middleware.UserTimezoneMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django_htmx.middleware.HtmxMiddleware",  # request.htmx
+    "releasemgmt.core.middleware.MessageMiddleware",
+    "releasemgmt.core.middleware.HtmxMiddleware",  # request.htmx
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -204,8 +205,8 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "releasemgmt.core.api.throttling.AnonRateThrottle",
+        "releasemgmt.core.api.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.string("API_THROTTLE_ANON", "120/min"),

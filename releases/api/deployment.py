@@ -32,9 +32,9 @@ class CanReport(HasPermission):
 
 
 class AgentEndpoint(APIView):
-    """Agents and deployment tools report at fleet rate: DRF's per-user throttle keeps a list of
-    every request time and re-saves it on each call, which costs more than the report itself.
-    These endpoints are limited by their permission and the token's CI scope instead."""
+    """Agents and deployment tools report at fleet rate, often a whole fleet under one service
+    account, so a per-user request limit would refuse a healthy rollout. These endpoints are
+    limited by their permission and the token's CI scope instead."""
 
     permission_classes = [CanReport]
     throttle_classes = []

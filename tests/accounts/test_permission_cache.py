@@ -82,3 +82,33 @@ def test_a_new_stamp_is_a_new_entry(role_user):
     user.groups.clear()
     assert not fresh(user).has_perm(CAN_VIEW_RELEASES)
     assert permission_names.cache_info().misses == before + 2
+
+
+def test_role_names_are_read_once_per_stamp(role_user):
+    user = role_user("auditor", "ops")
+    assert fresh(user).role_names == ["auditor", "ops"]
+    again = fresh(user)
+    with CaptureQueriesContext(connection) as queries:
+        assert again.role_names == ["auditor", "ops"]
+    assert len(queries) == 0
+
+
+def test_a_change_of_roles_shows_in_role_names_at_once(role_user, token_client):
+    user = role_user("auditor")
+    client = token_client(user)
+    assert client.get("/api/v1/me/").json()["roles"] == ["auditor"]
+    Group.objects.get(name="ops").user_set.add(user)
+    assert client.get("/api/v1/me/").json()["roles"] == ["auditor", "ops"]
+    user.groups.remove(Group.objects.get(name="auditor"))
+    assert client.get("/api/v1/me/").json()["roles"] == ["ops"]
+
+
+def test_a_renamed_role_shows_in_role_names_at_once(role_user):
+    user = role_user("auditor")
+    assert fresh(user).role_names == ["auditor"]
+    role = Group.objects.create(name="reviewers")
+    role.user_set.add(user)
+    assert fresh(user).role_names == ["auditor", "reviewers"]
+    role.name = "peer-reviewers"
+    role.save()
+    assert fresh(user).role_names == ["auditor", "peer-reviewers"]
