@@ -36,6 +36,26 @@ FROZEN = OpenApiResponse(
 )
 
 
+LIST_COLUMNS = [
+    *(
+        f
+        for f in s.ReleaseListSerializer.Meta.fields
+        if f
+        not in (
+            "change_requests",
+            "item_count",
+            "target_count",
+            "category",
+            "release_unit",
+            "owner",
+        )
+    ),
+    "category__name",
+    "release_unit__identifier",
+    "owner__username",
+]
+
+
 @extend_schema_view(
     list=extend_schema(responses={200: s.ReleaseListSerializer(many=True), **errors(400, 404)}),
     retrieve=extend_schema(responses={200: s.ReleaseDetailSerializer, **errors(404)}),
@@ -66,8 +86,8 @@ class ReleaseViewSet(
     ordering_fields = ["created_at", "number", "installation_start", "state_changed_at"]
 
     def get_queryset(self):
-        if self.action == "list":
-            return selectors.release_list()
+        if self.action == "list":  # only the columns the list shows
+            return selectors.release_list().only(*LIST_COLUMNS)
         return Release.objects.all()
 
     def get_serializer_class(self):

@@ -164,3 +164,18 @@ def test_cannot_revoke_another_users_token_from_the_page(client, role_user):
     assert client.post(reverse("accounts:token-revoke", args=[other.pk])).status_code == 404
     other.refresh_from_db()
     assert other.revoked_at is None
+
+
+def test_the_compiled_token_lookup_loads_what_the_orm_loads(user):
+    from releasemgmt.accounts.authentication import token_with_user
+    from releasemgmt.accounts.models import ApiToken, hash_token
+    from releasemgmt.accounts.services import api_token_issue
+
+    issued, raw = api_token_issue(user=user, name="compiled lookup", by=None)
+    fast = token_with_user(hash_token(raw))
+    orm = ApiToken.objects.select_related("user").get(digest=hash_token(raw))
+    for model, a, b in ((ApiToken, fast, orm), (type(user), fast.user, orm.user)):
+        for field in model._meta.concrete_fields:
+            assert getattr(a, field.attname) == getattr(b, field.attname), field.name
+    assert fast.pk == issued.pk and fast.user.pk == user.pk
+    assert token_with_user(hash_token(raw + "x")) is None
