@@ -4,9 +4,10 @@ from rest_framework import serializers
 from cmdb.choices import CIStatus, ErrorKind
 from cmdb.models import ConfigurationItem, Discrepancy, InstalledSoftware, Licence, Relationship
 from dsl_dhs.models import Location
+from releasemgmt.core.api.serializers import FastRead
 
 
-class ConfigurationItemSerializer(serializers.ModelSerializer):
+class ConfigurationItemSerializer(FastRead, serializers.ModelSerializer):
     location = serializers.SlugRelatedField(
         slug_field="code",
         queryset=Location.objects.all(),

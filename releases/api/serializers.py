@@ -5,6 +5,7 @@ from rest_framework.reverse import reverse
 from cmdb.models import ConfigurationItem
 from cmdb.selectors import cis_by_identifiers
 from dsl_dhs.models import HardwareModel, SoftwareVersion
+from releasemgmt.core.api.serializers import FastRead
 from releases.choices import FailureConditionKind, Outcome, ReviewOutcome, TestResult
 from releases.models import (
     BackoutStep,
@@ -23,7 +24,7 @@ from releases.services import available_transitions
 from releases.services.planning import PLAN_FIELDS
 
 
-class ChangeRequestBriefSerializer(serializers.ModelSerializer):
+class ChangeRequestBriefSerializer(FastRead, serializers.ModelSerializer):
     class Meta:
         model = ChangeRequest
         fields = ["id", "number", "title", "state", "source_system"]
@@ -74,11 +75,11 @@ class ReleaseCategorySerializer(serializers.ModelSerializer):
         ]
 
 
-class ReleaseListSerializer(serializers.ModelSerializer):
+class ReleaseListSerializer(FastRead, serializers.ModelSerializer):
     release_unit = serializers.SlugRelatedField(slug_field="identifier", read_only=True)
     owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
     category = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    change_requests = ChangeRequestBriefSerializer(many=True, read_only=True)
+    change_requests = ChangeRequestBriefSerializer(source="change_list", many=True, read_only=True)
     item_count = serializers.IntegerField(read_only=True)
     target_count = serializers.IntegerField(read_only=True)
     # Read-only copies of blank-able model fields: DRF drops ``allow_blank`` from read-only
@@ -301,6 +302,7 @@ class ReleaseDetailSerializer(ReleaseListSerializer):
         "(never one reserved to the system), whether it is `ready` and, when not, its "
         "`problems` — the sentences a 409 would give."
     )
+    change_requests = ChangeRequestBriefSerializer(many=True, read_only=True)
     items = ReleaseItemSerializer(many=True, read_only=True)
     targets = serializers.SerializerMethodField(
         help_text=f"The first {TARGETS_SHOWN} targets by CI identifier; `target_count` is the "

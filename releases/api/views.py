@@ -82,6 +82,7 @@ class ReleaseViewSet(
     """Releases. The state moves only through `POST /releases/{id}/transitions/{name}/`; the plan is
     edited while the release is requested or planned."""
 
+    queryset = Release.objects.all()  # the model, for permissions; get_queryset reads
     filterset_class = ReleaseFilterSet
     ordering_fields = ["created_at", "number", "installation_start", "state_changed_at"]
 

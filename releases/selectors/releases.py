@@ -24,11 +24,13 @@ def release_list() -> QuerySet:
     return (
         Release.objects.select_related("release_unit", "owner", "category")
         .prefetch_related(
+            # a plain list (to_attr): no related manager built per row
             Prefetch(
                 "change_requests",
                 queryset=ChangeRequest.objects.only(
                     "id", "number", "title", "state", "source_system"
                 ),
+                to_attr="change_list",
             )
         )
         .annotate(

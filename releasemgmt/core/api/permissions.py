@@ -24,6 +24,12 @@ class ModelPermissions(permissions.DjangoModelPermissions):
             return True
         return super().has_permission(request, view)
 
+    def _queryset(self, view):
+        # Only the model matters here: a class-level ``queryset`` names it without running the
+        # view's ``get_queryset`` (annotations, prefetches) a second time per request.
+        queryset = getattr(view, "queryset", None)
+        return queryset if queryset is not None else super()._queryset(view)
+
 
 class HasPermission(permissions.BasePermission):
     """``HasPermission.of("app.codename")``: the caller holds that permission."""
