@@ -1,12 +1,17 @@
 """Every write of the inbound webhooks: sources and secrets, taking a delivery in (stored raw before
-anything else), processing it (under a row lock, idempotent), the sweeper and replay."""
+anything else), processing it (claimed in batches under row locks, idempotent), the sweeper and
+replay."""
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.dummy import DummyCache
+from django.core.cache.backends.locmem import LocMemCache
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -17,7 +22,7 @@ from releasemgmt.core.exceptions import (
     DomainValidationError,
     error_text,
 )
-from releasemgmt.core.queue import delay_on_commit
+from releasemgmt.core.queue import task_get
 from releasemgmt.core.services import audit_record, record_save
 from releases.choices import CANCELLABLE_STATES, FINAL_STATES
 from releases.models import ChangeRequest, Release
@@ -150,7 +155,7 @@ def webhook_delivery_receive(
     repeated ``webhook-id`` (nothing else happens then). Raises 404 unknown source, 410 inactive,
     413 over 1 MiB (from Content-Length, before reading), 415 not JSON, 401 bad signature or stale
     timestamp, 400 invalid JSON or a payload the adapter cannot map. The delivery row commits
-    before processing is enqueued (after commit), so a broker outage loses nothing."""
+    before a drain is woken (after commit, see ``_wake``), so a broker outage loses nothing."""
     source, secrets = _source_and_secrets(source_name)
     if source is None:
         raise DomainNotFound(f"There is no webhook source named {source_name!r}.")
@@ -188,7 +193,7 @@ def webhook_delivery_receive(
     first = _store_once(delivery)
     if first is not None:
         return first, False
-    _enqueue(delivery.pk)  # at once when not in a transaction
+    _wake()  # at once when not in a transaction
     return delivery, True
 
 
@@ -228,14 +233,62 @@ def _store_once(delivery: WebhookDelivery) -> WebhookDelivery | None:
     return None
 
 
-def _enqueue(delivery_id: int) -> None:
-    """After commit, hand the delivery to a worker; with the broker down it stays "received" for
-    the sweeper."""
-    delay_on_commit(
-        "releases.tasks.process_webhook_delivery",
-        delivery_id=delivery_id,
-        if_lost="the sweeper will process the delivery.",
-    )
+# Waking the drain
+#
+# A delivery costs no broker message of its own: after its INSERT commits, the receiver sets the
+# shared "a drain is pending" key (SET NX) and publishes a wake only when it set it. The woken
+# drain deletes the key FIRST, then drains until nothing is left: a delivery committed before the
+# delete is visible to the drain's queries, one committed after it finds the key gone and
+# publishes a wake of its own. So every committed delivery has a drain coming that will see it.
+
+WAKE_TASK = "releases.tasks.process_webhook_delivery"
+# A wake lost with its worker (SIGKILL) holds off new wakes at most this long; the sweeper is the
+# backstop behind it.
+WAKE_TIMEOUT_SECONDS = 10
+DRAIN_BATCH = 100
+# A drain under a steady stream hands over to a fresh task after this long (well inside the task
+# time limits), so one task never runs unbounded.
+DRAIN_BUDGET_SECONDS = 60.0
+
+
+def _wake_key() -> str:
+    # one key per deployment: deployments (and test runs) sharing a Redis pick their own queue
+    return f"webhook-drain-pending:{settings.CELERY_TASK_DEFAULT_QUEUE}"
+
+
+def _wake_is_debounced() -> bool:
+    """Only a cache every process shares can tell them all that a drain is pending; the embedded
+    local-memory cache cannot, so there every delivery publishes its wake."""
+    return not isinstance(caches["default"], LocMemCache | DummyCache)
+
+
+def _wake() -> None:
+    """After the current transaction commits (at once outside one), make sure a drain runs that
+    will see what it wrote. Never raises: with the cache or the broker down the rows stay
+    "received" for the next wake or the sweeper."""
+    transaction.on_commit(_wake_send)
+
+
+def _wake_send() -> None:
+    debounced = _wake_is_debounced()
+    if debounced:
+        try:
+            if not caches["default"].add(_wake_key(), 1, timeout=WAKE_TIMEOUT_SECONDS):
+                return  # a wake is pending and its drain has not started: it will see our rows
+        except Exception:  # the cache is down: publish, the broker may still be up
+            logger.warning("Webhook drain: the cache is unreachable, waking anyway.", exc_info=True)
+            debounced = False
+    try:
+        task_get(WAKE_TASK).delay()
+    except Exception:  # the broker is down: the sweeper processes the deliveries later
+        logger.warning(
+            "%s not enqueued; the sweeper will process the deliveries.", WAKE_TASK, exc_info=True
+        )
+        if debounced:
+            try:
+                caches["default"].delete(_wake_key())  # so the next delivery tries again
+            except Exception:
+                logger.warning("Webhook drain: the cache is unreachable.", exc_info=True)
 
 
 # Processing
@@ -248,77 +301,125 @@ class Applied:
     change: ChangeRequest | None
 
 
+PROCESSED_FIELDS = [
+    "status",
+    "outcome",
+    "attention",
+    "change_request",
+    "event_type",
+    "attempts",
+    "processed_at",
+]
+
+
+def webhook_deliveries_woken() -> int:
+    """What a wake runs: forget the pending wake first (deliveries committed from now on publish
+    a new one), then drain every "received" delivery. Returns how many it processed."""
+    try:
+        caches["default"].delete(_wake_key())
+    except Exception:  # the key expires by itself; until then the sweeper covers
+        logger.warning("Webhook drain: the cache is unreachable.", exc_info=True)
+    return webhook_deliveries_drain()
+
+
+def webhook_deliveries_drain(
+    *,
+    older_than_seconds: int | None = None,
+    batch_size: int = DRAIN_BATCH,
+    budget_seconds: float = DRAIN_BUDGET_SECONDS,
+) -> int:
+    """Process "received" deliveries (only those received ``older_than_seconds`` ago or earlier,
+    when given), oldest first, in batches of ``batch_size``, each batch one transaction, until a
+    batch comes back short. Rows another drain holds are skipped (``skip_locked``), so drains
+    running at once never process one delivery twice. After ``budget_seconds`` it stops and wakes
+    a fresh drain for the rest. Returns how many it processed."""
+    cutoff = None
+    if older_than_seconds is not None:
+        cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    started = time.monotonic()
+    done = 0
+    while True:
+        queryset = WebhookDelivery.objects.all()
+        if cutoff is not None:
+            queryset = queryset.filter(received_at__lte=cutoff)
+        batch = _process_batch(queryset, limit=batch_size, skip_locked=True)
+        done += len(batch)
+        if len(batch) < batch_size:
+            return done
+        if time.monotonic() - started > budget_seconds:
+            _wake()
+            return done
+
+
 def webhook_delivery_process(
     *, delivery_id: int, skip_locked: bool = False
 ) -> WebhookDelivery | None:
-    """Process a "received" delivery under a row lock: map it, apply it, store processed or
-    failed with a readable reason. Idempotent: a delivery already processed (or locked by another
-    worker when ``skip_locked``) is left alone. Returns the delivery, or None when skipped."""
-    with transaction.atomic():
-        delivery = (
-            # of=self: locking the joined source row too would serialise a source's deliveries
-            WebhookDelivery.objects.select_for_update(skip_locked=skip_locked, of=("self",))
-            .select_related("source")
-            .filter(pk=delivery_id)
-            .first()
-        )
-        if delivery is None or delivery.status != DeliveryStatus.RECEIVED:
-            return None
-        delivery.attempts += 1
-        try:
-            with transaction.atomic():  # a failure rolls back everything it half did
-                event = event_map(json.loads(delivery.body), delivery.source)
-                applied = change_event_apply(source=delivery.source, event=event)
-        except DomainError as error:
-            delivery.status = DeliveryStatus.FAILED
-            delivery.outcome = f"Could not apply: {error_text(error, with_fields=True)}"
-        except Exception as error:  # kept on the delivery, never lost
-            logger.exception("Webhook delivery %s failed", delivery.pk)
-            delivery.status = DeliveryStatus.FAILED
-            delivery.outcome = f"Unexpected error ({type(error).__name__}): {error}"[:2000]
-        else:
-            delivery.status = DeliveryStatus.PROCESSED
-            delivery.outcome = applied.outcome
-            delivery.attention = applied.attention
-            delivery.change_request = applied.change
-            delivery.event_type = event.kind
-        delivery.processed_at = timezone.now()
-        delivery.save(
-            update_fields=[
-                "status",
-                "outcome",
-                "attention",
-                "change_request",
-                "event_type",
-                "attempts",
-                "processed_at",
-            ]
-        )
-        return delivery
-
-
-def webhook_deliveries_sweep(*, older_than_seconds: int | None = None, limit: int = 500) -> int:
-    """Process deliveries still "received" ``older_than_seconds`` after arrival (the worker or
-    broker was down). Each is claimed with ``skip_locked``, so sweepers and workers never process
-    one twice. Returns how many it processed."""
-    age = settings.WEBHOOK_SWEEP_AFTER_SECONDS if older_than_seconds is None else older_than_seconds
-    cutoff = timezone.now() - timedelta(seconds=age)
-    ids = list(
-        WebhookDelivery.objects.filter(status=DeliveryStatus.RECEIVED, received_at__lte=cutoff)
-        .order_by("received_at", "pk")
-        .values_list("pk", flat=True)[:limit]
+    """Process one "received" delivery under its row lock (waiting for it, or skipping it when
+    another worker holds it and ``skip_locked``). Idempotent: a delivery no longer "received" is
+    left alone. Returns the delivery, or None when skipped."""
+    batch = _process_batch(
+        WebhookDelivery.objects.filter(pk=delivery_id), limit=1, skip_locked=skip_locked
     )
-    done = 0
-    for delivery_id in ids:
-        if webhook_delivery_process(delivery_id=delivery_id, skip_locked=True) is not None:
-            done += 1
-    return done
+    return batch[0] if batch else None
+
+
+def _process_batch(queryset, *, limit: int, skip_locked: bool) -> list[WebhookDelivery]:
+    """Claim up to ``limit`` "received" deliveries of ``queryset`` (oldest first) with their rows
+    locked, and process each under a savepoint: map it, apply it, store processed or failed with a
+    readable reason — a failure rolls back what that delivery half did and nothing else. The
+    status is part of the locking query, so PostgreSQL re-checks it once the lock is held: a
+    delivery another drain processed meanwhile is never claimed. One transaction: the results
+    commit together, or (the worker killed) every claimed delivery stays "received"."""
+    with transaction.atomic():
+        batch = list(
+            # of=self: locking the joined source row too would serialise a source's deliveries
+            queryset.select_for_update(skip_locked=skip_locked, of=("self",))
+            .select_related("source")
+            .filter(status=DeliveryStatus.RECEIVED)
+            .order_by("received_at", "pk")[:limit]
+        )
+        for delivery in batch:
+            _process_one(delivery)
+        if batch:
+            WebhookDelivery.objects.bulk_update(batch, PROCESSED_FIELDS)
+    return batch
+
+
+def _process_one(delivery: WebhookDelivery) -> None:
+    """Process one claimed delivery; its fields are set here, stored by the batch."""
+    delivery.attempts += 1
+    try:
+        with transaction.atomic():  # a failure rolls back everything it half did
+            event = event_map(json.loads(delivery.body), delivery.source)
+            applied = change_event_apply(source=delivery.source, event=event)
+    except DomainError as error:
+        delivery.status = DeliveryStatus.FAILED
+        delivery.outcome = f"Could not apply: {error_text(error, with_fields=True)}"
+    except Exception as error:  # kept on the delivery, never lost
+        logger.exception("Webhook delivery %s failed", delivery.pk)
+        delivery.status = DeliveryStatus.FAILED
+        delivery.outcome = f"Unexpected error ({type(error).__name__}): {error}"[:2000]
+    else:
+        delivery.status = DeliveryStatus.PROCESSED
+        delivery.outcome = applied.outcome
+        delivery.attention = applied.attention
+        delivery.change_request = applied.change
+        delivery.event_type = event.kind
+    delivery.processed_at = timezone.now()
+
+
+def webhook_deliveries_sweep(*, older_than_seconds: int | None = None) -> int:
+    """The backstop: drain deliveries still "received" ``older_than_seconds`` after arrival
+    (default ``WEBHOOK_SWEEP_AFTER_SECONDS``; their wake was lost with a broker or worker
+    outage). Returns how many it processed."""
+    age = settings.WEBHOOK_SWEEP_AFTER_SECONDS if older_than_seconds is None else older_than_seconds
+    return webhook_deliveries_drain(older_than_seconds=age)
 
 
 @transaction.atomic
 def webhook_delivery_replay(*, delivery: WebhookDelivery, by=None) -> WebhookDelivery:
     """Process a delivery again from its stored body (after fixing a mapping or a source's
-    settings): status back to "received", processing enqueued after commit. Applying a change
+    settings): status back to "received", a drain woken after commit. Applying a change
     twice is harmless (upserts and ``release_create_from_change`` are idempotent)."""
     delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
     before = {"status": delivery.status, "outcome": delivery.outcome}
@@ -328,7 +429,7 @@ def webhook_delivery_replay(*, delivery: WebhookDelivery, by=None) -> WebhookDel
     delivery.processed_at = None
     delivery.save(update_fields=["status", "outcome", "attention", "processed_at"])
     audit_record(actor=by, action="webhook_delivery.replay", target=delivery, before=before)
-    _enqueue(delivery.pk)
+    _wake()
     return delivery
 
 
