@@ -1,5 +1,8 @@
 """Change requests and the bridge from Change Management: ``release_create_from_change``."""
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.db import transaction
 
 from releasemgmt.core.services import audit_record
@@ -19,13 +22,44 @@ CHANGE_FIELDS = (
 )
 
 
-@transaction.atomic
+@dataclass
+class ChangeRecorded:
+    change: ChangeRequest
+    changed: bool  # False: an older version than the stored one, nothing written
+    created: bool  # a new change request (it has no releases yet)
+
+
 def change_request_upsert(
     *, source_system: str, external_id: str, source_version: str = "", by=None, **fields
 ) -> tuple[ChangeRequest, bool]:
     """Create or update a change request by (source system, external id). An older
     ``source_version`` than the stored one changes nothing (out-of-order deliveries).
     Returns ``(change, changed)``."""
+    recorded = change_request_record(
+        source_system=source_system,
+        external_id=external_id,
+        source_version=source_version,
+        by=by,
+        **fields,
+    )
+    return recorded.change, recorded.changed
+
+
+# savepoint=False: nothing here catches an error, so the caller's transaction (or savepoint)
+# rolls it all back — a savepoint of its own would cost two round trips per webhook delivery
+@transaction.atomic(savepoint=False)
+def change_request_record(
+    *,
+    source_system: str,
+    external_id: str,
+    source_version: str = "",
+    by=None,
+    approved_at: datetime | None = None,
+    **fields,
+) -> ChangeRecorded:
+    """``change_request_upsert``, saying also whether the change was created; ``approved_at``
+    is stored with the same write when the change has no approval time yet (an approval
+    event), unless the version is older than the stored one."""
     fields = {k: v for k, v in fields.items() if k in CHANGE_FIELDS}
     change = (
         ChangeRequest.objects.select_for_update()
@@ -37,6 +71,7 @@ def change_request_upsert(
             source_system=source_system,
             external_id=external_id,
             source_version=source_version,
+            approved_at=approved_at,
             **fields,
         )
         audit_record(
@@ -45,13 +80,15 @@ def change_request_upsert(
             target=change,
             after={"number": change.number, "state": change.state},
         )
-        return change, True
+        return ChangeRecorded(change, changed=True, created=True)
     if source_version and change.source_version and _older(source_version, change.source_version):
-        return change, False
+        return ChangeRecorded(change, changed=False, created=False)
     before = {name: str(getattr(change, name)) for name in fields}
     for name, value in fields.items():
         setattr(change, name, value)
     change.source_version = source_version or change.source_version
+    if change.approved_at is None:
+        change.approved_at = approved_at
     change.save()
     audit_record(
         actor=by,
@@ -60,7 +97,7 @@ def change_request_upsert(
         before=before,
         after={name: str(getattr(change, name)) for name in fields},
     )
-    return change, True
+    return ChangeRecorded(change, changed=True, created=False)
 
 
 def _older(incoming: str, stored: str) -> bool:

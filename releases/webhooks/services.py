@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.locmem import LocMemCache
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from releasemgmt.core.exceptions import (
@@ -27,7 +27,7 @@ from releasemgmt.core.services import audit_record, record_save
 from releases.choices import CANCELLABLE_STATES, FINAL_STATES
 from releases.models import ChangeRequest, Release
 from releases.services import (
-    change_request_upsert,
+    change_request_record,
     release_create_from_change,
     release_transition,
     release_update_plan,
@@ -246,6 +246,9 @@ WAKE_TASK = "releases.tasks.process_webhook_delivery"
 # backstop behind it.
 WAKE_TIMEOUT_SECONDS = 10
 DRAIN_BATCH = 100
+# Tries of a delivery that lost a lock conflict with another drain (a deadlock, two drains
+# inserting the same new change) before it is marked failed.
+DRAIN_TRIES = 3
 # A drain under a steady stream hands over to a fresh task after this long (well inside the task
 # time limits), so one task never runs unbounded.
 DRAIN_BUDGET_SECONDS = 60.0
@@ -343,8 +346,9 @@ def webhook_deliveries_drain(
         if cutoff is not None:
             queryset = queryset.filter(received_at__lte=cutoff)
         batch = _process_batch(queryset, limit=batch_size, skip_locked=True)
-        done += len(batch)
-        if len(batch) < batch_size:
+        left = sum(delivery.status == DeliveryStatus.RECEIVED for delivery in batch)
+        done += len(batch) - left
+        if len(batch) < batch_size and not left:
             return done
         if time.monotonic() - started > budget_seconds:
             _wake()
@@ -366,7 +370,8 @@ def webhook_delivery_process(
 def _process_batch(queryset, *, limit: int, skip_locked: bool) -> list[WebhookDelivery]:
     """Claim up to ``limit`` "received" deliveries of ``queryset`` (oldest first) with their rows
     locked, and process each under a savepoint: map it, apply it, store processed or failed with a
-    readable reason — a failure rolls back what that delivery half did and nothing else. The
+    readable reason — a failure rolls back what that delivery half did and nothing else (one that
+    lost a lock conflict stays "received" for the next batch, up to ``DRAIN_TRIES``). The
     status is part of the locking query, so PostgreSQL re-checks it once the lock is held: a
     delivery another drain processed meanwhile is never claimed. One transaction: the results
     commit together, or (the worker killed) every claimed delivery stays "received"."""
@@ -395,6 +400,13 @@ def _process_one(delivery: WebhookDelivery) -> None:
     except DomainError as error:
         delivery.status = DeliveryStatus.FAILED
         delivery.outcome = f"Could not apply: {error_text(error, with_fields=True)}"
+    except (OperationalError, IntegrityError) as error:
+        # a deadlock with another drain, or both inserting the same new change: try again later
+        logger.warning("Webhook delivery %s: %s", delivery.pk, error)
+        if delivery.attempts < DRAIN_TRIES:
+            return
+        delivery.status = DeliveryStatus.FAILED
+        delivery.outcome = f"Unexpected error ({type(error).__name__}): {error}"[:2000]
     except Exception as error:  # kept on the delivery, never lost
         logger.exception("Webhook delivery %s failed", delivery.pk)
         delivery.status = DeliveryStatus.FAILED
@@ -444,27 +456,26 @@ def change_event_apply(*, source: WebhookSource, event: ChangeEvent) -> Applied:
     that have not started deploying and flags those that have; new planned dates update editable
     plans and are flagged on frozen ones. An older delivery than the stored change does nothing.
     Runs inside the caller's transaction."""
-    change, changed = change_request_upsert(
+    recorded = change_request_record(
         source_system=source.name,
         external_id=event.external_id,
         source_version=event.version,
+        approved_at=timezone.now() if event.kind == APPROVED else None,
         **event.fields,
     )
-    if not changed:
+    change = recorded.change
+    if not recorded.changed:
         return Applied(
             f"Older than the stored {change.number} (version {event.version} < "
             f"{change.source_version}); nothing changed.",
             DeliveryAttention.NONE,
             change,
         )
-    if event.kind == APPROVED and change.approved_at is None:
-        change.approved_at = timezone.now()
-        change.save(update_fields=["approved_at"])
     lines = [f"Change {change.number} recorded ({change.state or 'no state'})."]
     if event.note:
         lines.append(event.note)
     attention = DeliveryAttention.NONE
-    releases = list(change.releases.order_by("pk"))
+    releases = [] if recorded.created else list(change.releases.order_by("pk"))
     if event.kind == CANCELLED:
         if not releases:
             lines.append("No release is linked to it.")
