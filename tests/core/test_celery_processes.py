@@ -243,3 +243,43 @@ def test_a_webhook_burst_survives_a_killed_worker_exactly_once(
     assert set(ChangeRequest.objects.values_list("releases__number", flat=True)) == set(
         Release.objects.values_list("number", flat=True)
     )
+
+
+def test_a_real_worker_drains_posted_webhooks(celery_process, queue, tmp_path, settings):
+    """On whatever the suite runs on — the embedded filesystem broker and local-memory cache
+    (every delivery wakes a drain) or Redis (one wake pending at a time) — posted deliveries are
+    processed promptly, without the sweeper."""
+    import json
+    from unittest import mock
+
+    from django.test import Client
+
+    from releasemgmt.core.queue import task_get
+    from releases.models import WebhookDelivery
+    from releases.webhooks.services import WAKE_TASK
+    from tests.factories import WebhookSourceFactory
+    from tests.factories.webhooks import generic_event, sign_headers
+
+    WebhookSourceFactory(name="embedded")
+    celery_process("worker", "--pool=solo", "-Q", queue, "--without-mingle", "--without-gossip")
+    settings.CELERY_TASK_DEFAULT_QUEUE = queue
+    client = Client()
+    with mock.patch.object(
+        task_get(WAKE_TASK),
+        "delay",
+        side_effect=lambda **kw: app.send_task(WAKE_TASK, kwargs=kw, queue=queue),
+    ):
+        for n in range(5):
+            body = json.dumps(generic_event(ext=f"e{n}"))
+            response = client.post(
+                "/api/v1/webhooks/embedded/",
+                data=body,
+                content_type="application/json",
+                **sign_headers(body),
+            )
+            assert response.status_code == 202
+    wait_for(
+        lambda: WebhookDelivery.objects.filter(status="processed").count() == 5,
+        what="the deliveries processed",
+        logs=tmp_path,
+    )
