@@ -55,17 +55,26 @@ def change_request_record(
     source_version: str = "",
     by=None,
     approved_at: datetime | None = None,
+    locked: dict | None = None,
     **fields,
 ) -> ChangeRecorded:
     """``change_request_upsert``, saying also whether the change was created; ``approved_at``
     is stored with the same write when the change has no approval time yet (an approval
-    event), unless the version is older than the stored one."""
+    event), unless the version is older than the stored one.
+
+    ``locked``: change requests the caller has already locked in this transaction, by
+    ``(source_system, external_id)`` — a key missing from it means the change did not exist
+    then (one created meanwhile elsewhere makes the insert fail on the unique constraint). A
+    change created here is added to it."""
     fields = {k: v for k, v in fields.items() if k in CHANGE_FIELDS}
-    change = (
-        ChangeRequest.objects.select_for_update()
-        .filter(source_system=source_system, external_id=external_id)
-        .first()
-    )
+    if locked is not None:
+        change = locked.get((source_system, external_id))
+    else:
+        change = (
+            ChangeRequest.objects.select_for_update()
+            .filter(source_system=source_system, external_id=external_id)
+            .first()
+        )
     if change is None:
         change = ChangeRequest.objects.create(
             source_system=source_system,
@@ -74,6 +83,8 @@ def change_request_record(
             approved_at=approved_at,
             **fields,
         )
+        if locked is not None:
+            locked[(source_system, external_id)] = change
         audit_record(
             actor=by,
             action="change_request.create",

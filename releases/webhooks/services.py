@@ -13,6 +13,7 @@ from django.core.cache import caches
 from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.locmem import LocMemCache
 from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from releasemgmt.core.exceptions import (
@@ -379,8 +380,10 @@ def _process_batch(queryset, *, limit: int, skip_locked: bool) -> list[WebhookDe
     delivery another drain processed meanwhile is never claimed. One transaction: the results
     commit together, or (the worker killed) every claimed delivery stays "received".
 
-    A failure never spoils the batch: the first pass runs without savepoints (two round trips
-    less per delivery); when a delivery fails in it, the whole pass is rolled back — nothing of
+    The first pass locks the change requests the batch names in one query (in id order, so two
+    drains never wait on each other in a circle) and runs without savepoints (two round trips
+    less per delivery). A failure never spoils the batch: when a delivery fails in that pass,
+    the whole pass is rolled back — nothing of
     it remains — and the batch is processed again with a savepoint per delivery, so the failure
     rolls back only what that delivery half did (one that lost a lock conflict to another drain
     stays "received" for the next batch, up to ``DRAIN_TRIES``)."""
@@ -399,24 +402,45 @@ def _claim_and_process(queryset, *, limit, skip_locked, isolate) -> list[Webhook
             .filter(status=DeliveryStatus.RECEIVED)
             .order_by("received_at", "pk")[:limit]
         )
-        for delivery in batch:
-            if isolate:
+        if isolate:
+            for delivery in batch:
                 _process_one(delivery)
-            else:
-                _process_one_or_isolate(delivery)
+        elif batch:
+            _process_all_or_isolate(batch)
         if batch:
             _store_results(batch)
     return batch
 
 
-def _process_one_or_isolate(delivery: WebhookDelivery) -> None:
-    delivery.attempts += 1
-    try:
-        event = event_map(json.loads(delivery.body), delivery.source)
-        applied = change_event_apply(source=delivery.source, event=event)
-    except Exception as error:
-        raise _Isolate from error
-    _processed(delivery, event, applied)
+def _process_all_or_isolate(batch: list[WebhookDelivery]) -> None:
+    """The first pass: map every delivery, lock the change requests the batch names in one
+    query (by id: drains lock in one order), apply each; any failure raises ``_Isolate``."""
+    events = []
+    for delivery in batch:
+        delivery.attempts += 1
+        try:
+            events.append(event_map(json.loads(delivery.body), delivery.source))
+        except Exception as error:
+            raise _Isolate from error
+    locked = _changes_locked(batch, events)
+    for delivery, event in zip(batch, events, strict=True):
+        try:
+            applied = change_event_apply(source=delivery.source, event=event, locked=locked)
+        except Exception as error:
+            raise _Isolate from error
+        _processed(delivery, event, applied)
+
+
+def _changes_locked(batch: list[WebhookDelivery], events: list[ChangeEvent]) -> dict:
+    """The existing change requests of the batch's events, locked, by (source, external id)."""
+    wanted: dict[str, set[str]] = {}
+    for delivery, event in zip(batch, events, strict=True):
+        wanted.setdefault(delivery.source.name, set()).add(event.external_id)
+    named = Q()
+    for system, external_ids in wanted.items():
+        named |= Q(source_system=system, external_id__in=external_ids)
+    changes = ChangeRequest.objects.select_for_update().filter(named).order_by("pk")
+    return {(change.source_system, change.external_id): change for change in changes}
 
 
 def _processed(delivery: WebhookDelivery, event: ChangeEvent, applied: Applied) -> None:
@@ -507,17 +531,20 @@ def webhook_delivery_replay(*, delivery: WebhookDelivery, by=None) -> WebhookDel
 PLAN_DATES = (("planned_start", "installation_start"), ("planned_end", "installation_end"))
 
 
-def change_event_apply(*, source: WebhookSource, event: ChangeEvent) -> Applied:
+def change_event_apply(
+    *, source: WebhookSource, event: ChangeEvent, locked: dict | None = None
+) -> Applied:
     """Upsert the change request and act on its releases: an approved change gets a release in
     ``requested`` (or waits for triage, per the source's policy); a cancelled one cancels releases
     that have not started deploying and flags those that have; new planned dates update editable
     plans and are flagged on frozen ones. An older delivery than the stored change does nothing.
-    Runs inside the caller's transaction."""
+    Runs inside the caller's transaction; ``locked``: see ``change_request_record``."""
     recorded = change_request_record(
         source_system=source.name,
         external_id=event.external_id,
         source_version=event.version,
         approved_at=timezone.now() if event.kind == APPROVED else None,
+        locked=locked,
         **event.fields,
     )
     change = recorded.change
