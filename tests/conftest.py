@@ -48,6 +48,19 @@ def pytest_sessionfinish(session, exitstatus):
         print(f"\nRELEASEMGMT_REQUIRE: no {', '.join(missing)} test ran.")
 
 
+@pytest.fixture(autouse=True)
+def _webhook_wake_forgotten():
+    """A webhook drain wake left pending by a test (its task mocked away) lives on in a shared
+    Redis cache; forget it so each test's deliveries wake their own drain."""
+    if settings.REDIS_URL:
+        from django.core.cache import cache
+
+        from releases.webhooks.services import _wake_key
+
+        cache.delete(_wake_key())
+    yield
+
+
 @pytest.fixture
 def user(db):
     return UserFactory()

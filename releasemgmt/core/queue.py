@@ -43,3 +43,11 @@ def task_get(task_name: str):
     if task_name not in current_app.tasks:
         current_app.loader.import_default_modules()
     return current_app.tasks[task_name]
+
+
+def tasks_load() -> None:
+    """Import every app's task module and finalize the task registry now — for a web process at
+    start, so that the first request enqueueing work does not pay for it (a third of a second on
+    a 2-core machine)."""
+    current_app.loader.import_default_modules()
+    current_app.finalize(auto=True)

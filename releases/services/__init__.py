@@ -1,6 +1,10 @@
 """Every write of releases. Import from here: ``from releases import services``."""
 
-from releases.services.changes import change_request_upsert, release_create_from_change
+from releases.services.changes import (
+    change_request_record,
+    change_request_upsert,
+    release_create_from_change,
+)
 from releases.services.levels import (
     compute_test_scope,
     release_baseline,
@@ -34,6 +38,7 @@ __all__ = [
     "REASON_REQUIRED",
     "TRANSITIONS",
     "available_transitions",
+    "change_request_record",
     "change_request_upsert",
     "compute_test_scope",
     "condition_problems",

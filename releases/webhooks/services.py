@@ -1,13 +1,19 @@
 """Every write of the inbound webhooks: sources and secrets, taking a delivery in (stored raw before
-anything else), processing it (under a row lock, idempotent), the sweeper and replay."""
+anything else), processing it (claimed in batches under row locks, idempotent), the sweeper and
+replay."""
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.core.cache import caches
+from django.core.cache.backends.dummy import DummyCache
+from django.core.cache.backends.locmem import LocMemCache
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from releasemgmt.core.exceptions import (
@@ -17,12 +23,12 @@ from releasemgmt.core.exceptions import (
     DomainValidationError,
     error_text,
 )
-from releasemgmt.core.queue import delay_on_commit
+from releasemgmt.core.queue import task_get
 from releasemgmt.core.services import audit_record, record_save
 from releases.choices import CANCELLABLE_STATES, FINAL_STATES
 from releases.models import ChangeRequest, Release
 from releases.services import (
-    change_request_upsert,
+    change_request_record,
     release_create_from_change,
     release_transition,
     release_update_plan,
@@ -150,7 +156,7 @@ def webhook_delivery_receive(
     repeated ``webhook-id`` (nothing else happens then). Raises 404 unknown source, 410 inactive,
     413 over 1 MiB (from Content-Length, before reading), 415 not JSON, 401 bad signature or stale
     timestamp, 400 invalid JSON or a payload the adapter cannot map. The delivery row commits
-    before processing is enqueued (after commit), so a broker outage loses nothing."""
+    before a drain is woken (after commit, see ``_wake``), so a broker outage loses nothing."""
     source, secrets = _source_and_secrets(source_name)
     if source is None:
         raise DomainNotFound(f"There is no webhook source named {source_name!r}.")
@@ -188,7 +194,7 @@ def webhook_delivery_receive(
     first = _store_once(delivery)
     if first is not None:
         return first, False
-    _enqueue(delivery.pk)  # at once when not in a transaction
+    _wake()  # at once when not in a transaction
     return delivery, True
 
 
@@ -228,14 +234,65 @@ def _store_once(delivery: WebhookDelivery) -> WebhookDelivery | None:
     return None
 
 
-def _enqueue(delivery_id: int) -> None:
-    """After commit, hand the delivery to a worker; with the broker down it stays "received" for
-    the sweeper."""
-    delay_on_commit(
-        "releases.tasks.process_webhook_delivery",
-        delivery_id=delivery_id,
-        if_lost="the sweeper will process the delivery.",
-    )
+# Waking the drain
+#
+# A delivery costs no broker message of its own: after its INSERT commits, the receiver sets the
+# shared "a drain is pending" key (SET NX) and publishes a wake only when it set it. The woken
+# drain deletes the key FIRST, then drains until nothing is left: a delivery committed before the
+# delete is visible to the drain's queries, one committed after it finds the key gone and
+# publishes a wake of its own. So every committed delivery has a drain coming that will see it.
+
+WAKE_TASK = "releases.tasks.process_webhook_delivery"
+# A wake lost with its worker (SIGKILL) holds off new wakes at most this long; the sweeper is the
+# backstop behind it.
+WAKE_TIMEOUT_SECONDS = 10
+DRAIN_BATCH = 100
+# Tries of a delivery that lost a lock conflict with another drain (a deadlock, two drains
+# inserting the same new change) before it is marked failed.
+DRAIN_TRIES = 3
+# A drain under a steady stream hands over to a fresh task after this long (well inside the task
+# time limits), so one task never runs unbounded.
+DRAIN_BUDGET_SECONDS = 60.0
+
+
+def _wake_key() -> str:
+    # one key per deployment: deployments (and test runs) sharing a Redis pick their own queue
+    return f"webhook-drain-pending:{settings.CELERY_TASK_DEFAULT_QUEUE}"
+
+
+def _wake_is_debounced() -> bool:
+    """Only a cache every process shares can tell them all that a drain is pending; the embedded
+    local-memory cache cannot, so there every delivery publishes its wake."""
+    return not isinstance(caches["default"], LocMemCache | DummyCache)
+
+
+def _wake() -> None:
+    """After the current transaction commits (at once outside one), make sure a drain runs that
+    will see what it wrote. Never raises: with the cache or the broker down the rows stay
+    "received" for the next wake or the sweeper."""
+    transaction.on_commit(_wake_send)
+
+
+def _wake_send() -> None:
+    debounced = _wake_is_debounced()
+    if debounced:
+        try:
+            if not caches["default"].add(_wake_key(), 1, timeout=WAKE_TIMEOUT_SECONDS):
+                return  # a wake is pending and its drain has not started: it will see our rows
+        except Exception:  # the cache is down: publish, the broker may still be up
+            logger.warning("Webhook drain: the cache is unreachable, waking anyway.", exc_info=True)
+            debounced = False
+    try:
+        task_get(WAKE_TASK).delay()
+    except Exception:  # the broker is down: the sweeper processes the deliveries later
+        logger.warning(
+            "%s not enqueued; the sweeper will process the deliveries.", WAKE_TASK, exc_info=True
+        )
+        if debounced:
+            try:
+                caches["default"].delete(_wake_key())  # so the next delivery tries again
+            except Exception:
+                logger.warning("Webhook drain: the cache is unreachable.", exc_info=True)
 
 
 # Processing
@@ -248,77 +305,214 @@ class Applied:
     change: ChangeRequest | None
 
 
+PROCESSED_FIELDS = [
+    "status",
+    "outcome",
+    "attention",
+    "change_request",
+    "event_type",
+    "attempts",
+    "processed_at",
+]
+
+
+def webhook_deliveries_woken() -> int:
+    """What a wake runs: forget the pending wake first (deliveries committed from now on publish
+    a new one), then drain every "received" delivery. Returns how many it processed."""
+    try:
+        caches["default"].delete(_wake_key())
+    except Exception:  # the key expires by itself; until then the sweeper covers
+        logger.warning("Webhook drain: the cache is unreachable.", exc_info=True)
+    return webhook_deliveries_drain()
+
+
+def webhook_deliveries_drain(
+    *,
+    older_than_seconds: int | None = None,
+    batch_size: int = DRAIN_BATCH,
+    budget_seconds: float = DRAIN_BUDGET_SECONDS,
+) -> int:
+    """Process "received" deliveries (only those received ``older_than_seconds`` ago or earlier,
+    when given), oldest first, in batches of ``batch_size``, each batch one transaction, until a
+    batch comes back short. Rows another drain holds are skipped (``skip_locked``), so drains
+    running at once never process one delivery twice. After ``budget_seconds`` it stops and wakes
+    a fresh drain for the rest. Returns how many it processed."""
+    cutoff = None
+    if older_than_seconds is not None:
+        cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    started = time.monotonic()
+    done = 0
+    while True:
+        queryset = WebhookDelivery.objects.all()
+        if cutoff is not None:
+            queryset = queryset.filter(received_at__lte=cutoff)
+        batch = _process_batch(queryset, limit=batch_size, skip_locked=True)
+        left = sum(delivery.status == DeliveryStatus.RECEIVED for delivery in batch)
+        done += len(batch) - left
+        if len(batch) < batch_size and not left:
+            return done
+        if time.monotonic() - started > budget_seconds:
+            _wake()
+            return done
+
+
 def webhook_delivery_process(
     *, delivery_id: int, skip_locked: bool = False
 ) -> WebhookDelivery | None:
-    """Process a "received" delivery under a row lock: map it, apply it, store processed or
-    failed with a readable reason. Idempotent: a delivery already processed (or locked by another
-    worker when ``skip_locked``) is left alone. Returns the delivery, or None when skipped."""
+    """Process one "received" delivery under its row lock (waiting for it, or skipping it when
+    another worker holds it and ``skip_locked``). Idempotent: a delivery no longer "received" is
+    left alone. Returns the delivery, or None when skipped."""
+    batch = _process_batch(
+        WebhookDelivery.objects.filter(pk=delivery_id), limit=1, skip_locked=skip_locked
+    )
+    return batch[0] if batch else None
+
+
+class _Isolate(Exception):
+    """A delivery of a batch processed without savepoints failed: roll the batch back and
+    process it again, each delivery under a savepoint of its own."""
+
+
+def _process_batch(queryset, *, limit: int, skip_locked: bool) -> list[WebhookDelivery]:
+    """Claim up to ``limit`` "received" deliveries of ``queryset`` (oldest first) with their rows
+    locked, and process them: map, apply, store processed or failed with a readable reason. The
+    status is part of the locking query, so PostgreSQL re-checks it once the lock is held: a
+    delivery another drain processed meanwhile is never claimed. One transaction: the results
+    commit together, or (the worker killed) every claimed delivery stays "received".
+
+    The first pass locks the change requests the batch names in one query (in id order, so two
+    drains never wait on each other in a circle) and runs without savepoints (two round trips
+    less per delivery). A failure never spoils the batch: when a delivery fails in that pass,
+    the whole pass is rolled back — nothing of
+    it remains — and the batch is processed again with a savepoint per delivery, so the failure
+    rolls back only what that delivery half did (one that lost a lock conflict to another drain
+    stays "received" for the next batch, up to ``DRAIN_TRIES``)."""
+    try:
+        return _claim_and_process(queryset, limit=limit, skip_locked=skip_locked, isolate=False)
+    except _Isolate:
+        return _claim_and_process(queryset, limit=limit, skip_locked=skip_locked, isolate=True)
+
+
+def _claim_and_process(queryset, *, limit, skip_locked, isolate) -> list[WebhookDelivery]:
     with transaction.atomic():
-        delivery = (
+        batch = list(
             # of=self: locking the joined source row too would serialise a source's deliveries
-            WebhookDelivery.objects.select_for_update(skip_locked=skip_locked, of=("self",))
+            queryset.select_for_update(skip_locked=skip_locked, of=("self",))
             .select_related("source")
-            .filter(pk=delivery_id)
-            .first()
+            .filter(status=DeliveryStatus.RECEIVED)
+            .order_by("received_at", "pk")[:limit]
         )
-        if delivery is None or delivery.status != DeliveryStatus.RECEIVED:
-            return None
+        if isolate:
+            for delivery in batch:
+                _process_one(delivery)
+        elif batch:
+            _process_all_or_isolate(batch)
+        if batch:
+            _store_results(batch)
+    return batch
+
+
+def _process_all_or_isolate(batch: list[WebhookDelivery]) -> None:
+    """The first pass: map every delivery, lock the change requests the batch names in one
+    query (by id: drains lock in one order), apply each; any failure raises ``_Isolate``."""
+    events = []
+    for delivery in batch:
         delivery.attempts += 1
         try:
-            with transaction.atomic():  # a failure rolls back everything it half did
-                event = event_map(json.loads(delivery.body), delivery.source)
-                applied = change_event_apply(source=delivery.source, event=event)
-        except DomainError as error:
-            delivery.status = DeliveryStatus.FAILED
-            delivery.outcome = f"Could not apply: {error_text(error, with_fields=True)}"
-        except Exception as error:  # kept on the delivery, never lost
-            logger.exception("Webhook delivery %s failed", delivery.pk)
-            delivery.status = DeliveryStatus.FAILED
-            delivery.outcome = f"Unexpected error ({type(error).__name__}): {error}"[:2000]
-        else:
-            delivery.status = DeliveryStatus.PROCESSED
-            delivery.outcome = applied.outcome
-            delivery.attention = applied.attention
-            delivery.change_request = applied.change
-            delivery.event_type = event.kind
-        delivery.processed_at = timezone.now()
-        delivery.save(
-            update_fields=[
-                "status",
-                "outcome",
-                "attention",
-                "change_request",
-                "event_type",
-                "attempts",
-                "processed_at",
-            ]
-        )
-        return delivery
+            events.append(event_map(json.loads(delivery.body), delivery.source))
+        except Exception as error:
+            raise _Isolate from error
+    locked = _changes_locked(batch, events)
+    for delivery, event in zip(batch, events, strict=True):
+        try:
+            applied = change_event_apply(source=delivery.source, event=event, locked=locked)
+        except Exception as error:
+            raise _Isolate from error
+        _processed(delivery, event, applied)
 
 
-def webhook_deliveries_sweep(*, older_than_seconds: int | None = None, limit: int = 500) -> int:
-    """Process deliveries still "received" ``older_than_seconds`` after arrival (the worker or
-    broker was down). Each is claimed with ``skip_locked``, so sweepers and workers never process
-    one twice. Returns how many it processed."""
-    age = settings.WEBHOOK_SWEEP_AFTER_SECONDS if older_than_seconds is None else older_than_seconds
-    cutoff = timezone.now() - timedelta(seconds=age)
-    ids = list(
-        WebhookDelivery.objects.filter(status=DeliveryStatus.RECEIVED, received_at__lte=cutoff)
-        .order_by("received_at", "pk")
-        .values_list("pk", flat=True)[:limit]
+def _changes_locked(batch: list[WebhookDelivery], events: list[ChangeEvent]) -> dict:
+    """The existing change requests of the batch's events, locked, by (source, external id)."""
+    wanted: dict[str, set[str]] = {}
+    for delivery, event in zip(batch, events, strict=True):
+        wanted.setdefault(delivery.source.name, set()).add(event.external_id)
+    named = Q()
+    for system, external_ids in wanted.items():
+        named |= Q(source_system=system, external_id__in=external_ids)
+    changes = ChangeRequest.objects.select_for_update().filter(named).order_by("pk")
+    return {(change.source_system, change.external_id): change for change in changes}
+
+
+def _processed(delivery: WebhookDelivery, event: ChangeEvent, applied: Applied) -> None:
+    delivery.status = DeliveryStatus.PROCESSED
+    delivery.outcome = applied.outcome
+    delivery.attention = applied.attention
+    delivery.change_request = applied.change
+    delivery.event_type = event.kind
+    delivery.processed_at = timezone.now()
+
+
+def _store_results(batch: list[WebhookDelivery]) -> None:
+    """One UPDATE statement for the batch, sent with every row's values at once (psycopg
+    pipelines ``executemany``): ``bulk_update``'s CASE expressions cost more time than the
+    processing itself."""
+    meta = WebhookDelivery._meta
+    fields = [meta.get_field(name) for name in PROCESSED_FIELDS]
+    quote = connection.ops.quote_name
+    sql = "UPDATE {} SET {} WHERE {} = %s".format(  # noqa: S608 (quoted names from the model)
+        quote(meta.db_table),
+        ", ".join(f"{quote(field.column)} = %s" for field in fields),
+        quote(meta.pk.column),
     )
-    done = 0
-    for delivery_id in ids:
-        if webhook_delivery_process(delivery_id=delivery_id, skip_locked=True) is not None:
-            done += 1
-    return done
+    rows = [
+        [field.get_db_prep_save(getattr(delivery, field.attname), connection) for field in fields]
+        + [delivery.pk]
+        for delivery in batch
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def _process_one(delivery: WebhookDelivery) -> None:
+    """Process one claimed delivery under a savepoint; its fields are set here, stored by the
+    batch."""
+    delivery.attempts += 1
+    try:
+        with transaction.atomic():  # a failure rolls back everything it half did
+            event = event_map(json.loads(delivery.body), delivery.source)
+            applied = change_event_apply(source=delivery.source, event=event)
+    except DomainError as error:
+        delivery.status = DeliveryStatus.FAILED
+        delivery.outcome = f"Could not apply: {error_text(error, with_fields=True)}"
+    except (OperationalError, IntegrityError) as error:
+        # a deadlock with another drain, or both inserting the same new change: try again later
+        logger.warning("Webhook delivery %s: %s", delivery.pk, error)
+        if delivery.attempts < DRAIN_TRIES:
+            return
+        delivery.status = DeliveryStatus.FAILED
+        delivery.outcome = f"Unexpected error ({type(error).__name__}): {error}"[:2000]
+    except Exception as error:  # kept on the delivery, never lost
+        logger.exception("Webhook delivery %s failed", delivery.pk)
+        delivery.status = DeliveryStatus.FAILED
+        delivery.outcome = f"Unexpected error ({type(error).__name__}): {error}"[:2000]
+    else:
+        _processed(delivery, event, applied)
+        return
+    delivery.processed_at = timezone.now()
+
+
+def webhook_deliveries_sweep(*, older_than_seconds: int | None = None) -> int:
+    """The backstop: drain deliveries still "received" ``older_than_seconds`` after arrival
+    (default ``WEBHOOK_SWEEP_AFTER_SECONDS``; their wake was lost with a broker or worker
+    outage). Returns how many it processed."""
+    age = settings.WEBHOOK_SWEEP_AFTER_SECONDS if older_than_seconds is None else older_than_seconds
+    return webhook_deliveries_drain(older_than_seconds=age)
 
 
 @transaction.atomic
 def webhook_delivery_replay(*, delivery: WebhookDelivery, by=None) -> WebhookDelivery:
     """Process a delivery again from its stored body (after fixing a mapping or a source's
-    settings): status back to "received", processing enqueued after commit. Applying a change
+    settings): status back to "received", a drain woken after commit. Applying a change
     twice is harmless (upserts and ``release_create_from_change`` are idempotent)."""
     delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
     before = {"status": delivery.status, "outcome": delivery.outcome}
@@ -328,7 +522,7 @@ def webhook_delivery_replay(*, delivery: WebhookDelivery, by=None) -> WebhookDel
     delivery.processed_at = None
     delivery.save(update_fields=["status", "outcome", "attention", "processed_at"])
     audit_record(actor=by, action="webhook_delivery.replay", target=delivery, before=before)
-    _enqueue(delivery.pk)
+    _wake()
     return delivery
 
 
@@ -337,33 +531,35 @@ def webhook_delivery_replay(*, delivery: WebhookDelivery, by=None) -> WebhookDel
 PLAN_DATES = (("planned_start", "installation_start"), ("planned_end", "installation_end"))
 
 
-def change_event_apply(*, source: WebhookSource, event: ChangeEvent) -> Applied:
+def change_event_apply(
+    *, source: WebhookSource, event: ChangeEvent, locked: dict | None = None
+) -> Applied:
     """Upsert the change request and act on its releases: an approved change gets a release in
     ``requested`` (or waits for triage, per the source's policy); a cancelled one cancels releases
     that have not started deploying and flags those that have; new planned dates update editable
     plans and are flagged on frozen ones. An older delivery than the stored change does nothing.
-    Runs inside the caller's transaction."""
-    change, changed = change_request_upsert(
+    Runs inside the caller's transaction; ``locked``: see ``change_request_record``."""
+    recorded = change_request_record(
         source_system=source.name,
         external_id=event.external_id,
         source_version=event.version,
+        approved_at=timezone.now() if event.kind == APPROVED else None,
+        locked=locked,
         **event.fields,
     )
-    if not changed:
+    change = recorded.change
+    if not recorded.changed:
         return Applied(
             f"Older than the stored {change.number} (version {event.version} < "
             f"{change.source_version}); nothing changed.",
             DeliveryAttention.NONE,
             change,
         )
-    if event.kind == APPROVED and change.approved_at is None:
-        change.approved_at = timezone.now()
-        change.save(update_fields=["approved_at"])
     lines = [f"Change {change.number} recorded ({change.state or 'no state'})."]
     if event.note:
         lines.append(event.note)
     attention = DeliveryAttention.NONE
-    releases = list(change.releases.order_by("pk"))
+    releases = [] if recorded.created else list(change.releases.order_by("pk"))
     if event.kind == CANCELLED:
         if not releases:
             lines.append("No release is linked to it.")

@@ -12,14 +12,16 @@ from releases.webhooks import callbacks, services
 
 
 @shared_task(name="releases.tasks.process_webhook_delivery", ignore_result=True)
-def webhook_delivery_process_task(delivery_id: int) -> None:
-    """After commit of an accepted webhook delivery: process it (a repeat finds it done)."""
-    services.webhook_delivery_process(delivery_id=delivery_id)
+def webhook_delivery_process_task(delivery_id: int | None = None) -> int:
+    """A wake, published after commit by the receiver (at most one pending at a time) and by
+    replay: drain every "received" delivery in batches. ``delivery_id`` is carried only by
+    messages queued before batching; that delivery is drained with the others."""
+    return services.webhook_deliveries_woken()
 
 
 @shared_task(name="releases.tasks.sweep_webhook_deliveries", ignore_result=True)
 def webhook_deliveries_sweep_task() -> int:
-    """Periodic (60 s): process deliveries left "received" while the broker or worker was down."""
+    """Periodic (60 s): drain deliveries left "received" while the broker or worker was down."""
     return services.webhook_deliveries_sweep()
 
 
