@@ -16,6 +16,7 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from releasemgmt.core.db import CompiledQuery, insert_once
 from releasemgmt.core.exceptions import (
     DomainConflict,
     DomainError,
@@ -198,14 +199,21 @@ def webhook_delivery_receive(
     return delivery, True
 
 
-def _source_and_secrets(name: str) -> tuple[WebhookSource | None, list[str]]:
-    """The source and its live secrets (stored form) in one query; a second one only when it
-    has none (to tell a missing or inactive source from a bad signature)."""
-    rows = list(
+# Run on every delivery: compiled once per thread instead of on every call.
+_live_secrets = CompiledQuery(
+    WebhookSecret,
+    lambda name: (
         WebhookSecret.objects.filter(source__name=name, active=True)
         .select_related("source")
         .order_by()
-    )
+    ),
+)
+
+
+def _source_and_secrets(name: str) -> tuple[WebhookSource | None, list[str]]:
+    """The source and its live secrets (stored form) in one query; a second one only when it
+    has none (to tell a missing or inactive source from a bad signature)."""
+    rows = _live_secrets.all(name)
     if rows:
         return rows[0].source, [row.value for row in rows]
     return WebhookSource.objects.filter(name=name).order_by().first(), []
@@ -213,25 +221,15 @@ def _source_and_secrets(name: str) -> tuple[WebhookSource | None, list[str]]:
 
 def _store_once(delivery: WebhookDelivery) -> WebhookDelivery | None:
     """Store the delivery, or return the one already stored under its ``webhook-id`` (a repeat
-    or a race; the unique constraint decides). Outside a transaction the INSERT commits by
-    itself — one round trip at the rate change systems burst at; inside a caller's transaction a
-    savepoint keeps a refused insert from spoiling it."""
-    try:
-        if connection.in_atomic_block:
-            with transaction.atomic():
-                delivery.save(force_insert=True)
-        else:
-            delivery.save(force_insert=True)
-    except IntegrityError:
-        first = (
-            WebhookDelivery.objects.filter(source=delivery.source, webhook_id=delivery.webhook_id)
-            .order_by()
-            .first()
-        )
-        if first is None:
-            raise
-        return first
-    return None
+    or a race; the unique constraint decides). One statement that stores nothing on a repeat
+    (``insert_once``): no error to recover from, inside a caller's transaction or not."""
+    if insert_once(delivery, "releases_webhook_delivery_unique_id"):
+        return None
+    return (
+        WebhookDelivery.objects.filter(source=delivery.source, webhook_id=delivery.webhook_id)
+        .order_by()
+        .first()
+    )
 
 
 # Waking the drain
