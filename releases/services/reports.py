@@ -8,7 +8,7 @@ stage every target is through is completed by its system transition."""
 
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from cmdb.choices import ErrorKind, ErrorSource
@@ -178,16 +178,58 @@ def _report(
 
 def _store(report: DeploymentReport) -> DeploymentReport | None:
     """Insert the report, or return the first one with its ``report_id`` (unique per target and
-    kind) — no second effect. The target is locked, so this is exact; the savepoint lets the
-    transaction go on after a refused insert."""
-    try:
-        with transaction.atomic():
-            report.save()
-    except IntegrityError:
-        return DeploymentReport.objects.get(
-            target=report.target_id, kind=report.kind, report_id=report.report_id
-        )
-    return None
+    kind) — no second effect. The target is locked, so this is exact."""
+    if _insert_unless_reported(report):
+        return None
+    return DeploymentReport.objects.get(
+        target=report.target_id, kind=report.kind, report_id=report.report_id
+    )
+
+
+# The report's columns, and the statement that inserts it unless its report_id is stored already.
+_REPORT_FIELDS = tuple(
+    field for field in DeploymentReport._meta.concrete_fields if not field.primary_key
+)
+_UNIQUE_REPORT = next(
+    constraint.fields
+    for constraint in DeploymentReport._meta.constraints
+    if constraint.name == "releases_report_unique_id"
+)
+
+
+def _insert_unless_reported(report: DeploymentReport) -> bool:
+    """Store the report and return True, or return False when one with its ``report_id`` is
+    stored already: ``INSERT … ON CONFLICT … DO NOTHING RETURNING id``, one statement (a refused
+    plain insert would need a savepoint around it, two more round trips for every report). Where
+    the database cannot return from an insert (SQLite before 3.35), the savepoint it is."""
+    if not connection.features.can_return_columns_from_insert:
+        try:
+            with transaction.atomic():
+                report.save()
+        except IntegrityError:
+            return False
+        return True
+    quote, opts = connection.ops.quote_name, DeploymentReport._meta
+    columns = [quote(field.column) for field in _REPORT_FIELDS]
+    unique = [quote(opts.get_field(name).column) for name in _UNIQUE_REPORT]
+    # only quoted names from the model are formatted in; the values are parameters
+    sql = (
+        f"INSERT INTO {quote(opts.db_table)} ({', '.join(columns)})"  # noqa: S608
+        f" VALUES ({', '.join(['%s'] * len(columns))})"
+        f" ON CONFLICT ({', '.join(unique)}) DO NOTHING RETURNING {quote(opts.pk.column)}"
+    )
+    values = [
+        field.get_db_prep_save(field.pre_save(report, add=True), connection)
+        for field in _REPORT_FIELDS
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    report.pk = row[0]
+    report._state.adding, report._state.db = False, connection.alias
+    return True
 
 
 def _check_reporter(target: ReleaseTarget, *, ci_scope: str, release_number: str) -> None:
