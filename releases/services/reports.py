@@ -27,7 +27,7 @@ from releases.choices import (
     ReportKind,
 )
 from releases.models import DeploymentReport, Release, ReleaseTarget
-from releases.services import installation, lifecycle
+from releases.services import installation, lifecycle, report_rows
 from releases.services.agents import ci_scope_check
 from releases.services.failure_conditions import CONDITION_STATES, met_condition, require_backout
 
@@ -48,11 +48,6 @@ ACTING_STATES = {
     ReportKind.INSTALLATION: (ReleaseState.INSTALLING,),
     ReportKind.BACKOUT: (ReleaseState.BACKING_OUT,),
 }
-
-
-# What a report reads of its target and release, and reads back after moving the counters.
-TARGET_FIELDS = tuple(field.name for field in ReleaseTarget._meta.concrete_fields)
-REPORT_RELEASE_FIELDS = ("release__number", "release__state", "release__installation_end")
 
 
 class _ReleaseMoved(Exception):
@@ -130,16 +125,7 @@ def _report(
             if release_id is None:
                 raise DomainNotFound("No such release target.")
             release = Release.objects.select_for_update().get(pk=release_id)
-        target = next(
-            iter(
-                ReleaseTarget.objects.select_for_update(of=("self",))
-                .select_related("release", "ci")
-                .only(*TARGET_FIELDS, *REPORT_RELEASE_FIELDS, "ci__identifier")
-                .filter(pk=target_id)
-                .order_by()  # one row by its key: no ORDER BY to build or run
-            ),
-            None,
-        )
+        target = report_rows.target_locked(target_id)
         if target is None:
             raise DomainNotFound("No such release target.")
         _check_reporter(target, ci_scope=ci_scope, release_number=release_number)
@@ -179,57 +165,20 @@ def _report(
 def _store(report: DeploymentReport) -> DeploymentReport | None:
     """Insert the report, or return the first one with its ``report_id`` (unique per target and
     kind) — no second effect. The target is locked, so this is exact."""
-    if _insert_unless_reported(report):
+    if connection.features.can_return_columns_from_insert:
+        stored = report_rows.report_insert_once(report)
+    else:  # an older SQLite: a refused insert, under a savepoint so the transaction goes on
+        try:
+            with transaction.atomic():
+                report.save()
+            stored = True
+        except IntegrityError:
+            stored = False
+    if stored:
         return None
     return DeploymentReport.objects.get(
         target=report.target_id, kind=report.kind, report_id=report.report_id
     )
-
-
-# The report's columns, and the statement that inserts it unless its report_id is stored already.
-_REPORT_FIELDS = tuple(
-    field for field in DeploymentReport._meta.concrete_fields if not field.primary_key
-)
-_UNIQUE_REPORT = next(
-    constraint.fields
-    for constraint in DeploymentReport._meta.constraints
-    if constraint.name == "releases_report_unique_id"
-)
-
-
-def _insert_unless_reported(report: DeploymentReport) -> bool:
-    """Store the report and return True, or return False when one with its ``report_id`` is
-    stored already: ``INSERT … ON CONFLICT … DO NOTHING RETURNING id``, one statement (a refused
-    plain insert would need a savepoint around it, two more round trips for every report). Where
-    the database cannot return from an insert (SQLite before 3.35), the savepoint it is."""
-    if not connection.features.can_return_columns_from_insert:
-        try:
-            with transaction.atomic():
-                report.save()
-        except IntegrityError:
-            return False
-        return True
-    quote, opts = connection.ops.quote_name, DeploymentReport._meta
-    columns = [quote(field.column) for field in _REPORT_FIELDS]
-    unique = [quote(opts.get_field(name).column) for name in _UNIQUE_REPORT]
-    # only quoted names from the model are formatted in; the values are parameters
-    sql = (
-        f"INSERT INTO {quote(opts.db_table)} ({', '.join(columns)})"  # noqa: S608
-        f" VALUES ({', '.join(['%s'] * len(columns))})"
-        f" ON CONFLICT ({', '.join(unique)}) DO NOTHING RETURNING {quote(opts.pk.column)}"
-    )
-    values = [
-        field.get_db_prep_save(field.pre_save(report, add=True), connection)
-        for field in _REPORT_FIELDS
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    report.pk = row[0]
-    report._state.adding, report._state.db = False, connection.alias
-    return True
 
 
 def _check_reporter(target: ReleaseTarget, *, ci_scope: str, release_number: str) -> None:
@@ -410,7 +359,7 @@ def _target_change(release: Release, target: ReleaseTarget, report: DeploymentRe
                 fingerprint=f"backout_failed:{release.number}:ci={target.ci_id}",
             )
         fields = ["installation_state", "backed_out_at"]
-    target.save(update_fields=[*fields, "last_report_at", "detail"])
+    report_rows.target_write(target, [*fields, "last_report_at", "detail"])
     return counters
 
 
