@@ -3,9 +3,9 @@ report once, write the target back.
 
 Each is written once from the models' metadata and runs as one plain statement, where the ORM
 would compile the same query again for every report — for the target's locking read, with its
-two joins and its field list, compiling cost more than running it. They read and write exactly
-what the ORM calls they stand for would, and hand back model instances the same way (values
-through the fields' and the database's converters)."""
+two joins and its field list, compiling cost more than a round trip to the database. They read
+and write exactly what the ORM calls they stand for would, and hand back model instances the
+same way (values through the fields' and the database's converters)."""
 
 from functools import cache
 
