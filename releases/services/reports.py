@@ -8,7 +8,7 @@ stage every target is through is completed by its system transition."""
 
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from cmdb.choices import ErrorKind, ErrorSource
@@ -27,7 +27,7 @@ from releases.choices import (
     ReportKind,
 )
 from releases.models import DeploymentReport, Release, ReleaseTarget
-from releases.services import installation, lifecycle
+from releases.services import installation, lifecycle, report_rows
 from releases.services.agents import ci_scope_check
 from releases.services.failure_conditions import CONDITION_STATES, met_condition, require_backout
 
@@ -48,11 +48,6 @@ ACTING_STATES = {
     ReportKind.INSTALLATION: (ReleaseState.INSTALLING,),
     ReportKind.BACKOUT: (ReleaseState.BACKING_OUT,),
 }
-
-
-# What a report reads of its target and release, and reads back after moving the counters.
-TARGET_FIELDS = tuple(field.name for field in ReleaseTarget._meta.concrete_fields)
-REPORT_RELEASE_FIELDS = ("release__number", "release__state", "release__installation_end")
 
 
 class _ReleaseMoved(Exception):
@@ -130,16 +125,7 @@ def _report(
             if release_id is None:
                 raise DomainNotFound("No such release target.")
             release = Release.objects.select_for_update().get(pk=release_id)
-        target = next(
-            iter(
-                ReleaseTarget.objects.select_for_update(of=("self",))
-                .select_related("release", "ci")
-                .only(*TARGET_FIELDS, *REPORT_RELEASE_FIELDS, "ci__identifier")
-                .filter(pk=target_id)
-                .order_by()  # one row by its key: no ORDER BY to build or run
-            ),
-            None,
-        )
+        target = report_rows.target_locked(target_id)
         if target is None:
             raise DomainNotFound("No such release target.")
         _check_reporter(target, ci_scope=ci_scope, release_number=release_number)
@@ -178,16 +164,21 @@ def _report(
 
 def _store(report: DeploymentReport) -> DeploymentReport | None:
     """Insert the report, or return the first one with its ``report_id`` (unique per target and
-    kind) — no second effect. The target is locked, so this is exact; the savepoint lets the
-    transaction go on after a refused insert."""
-    try:
-        with transaction.atomic():
-            report.save()
-    except IntegrityError:
-        return DeploymentReport.objects.get(
-            target=report.target_id, kind=report.kind, report_id=report.report_id
-        )
-    return None
+    kind) — no second effect. The target is locked, so this is exact."""
+    if connection.features.can_return_columns_from_insert:
+        stored = report_rows.report_insert_once(report)
+    else:  # an older SQLite: a refused insert, under a savepoint so the transaction goes on
+        try:
+            with transaction.atomic():
+                report.save()
+            stored = True
+        except IntegrityError:
+            stored = False
+    if stored:
+        return None
+    return DeploymentReport.objects.get(
+        target=report.target_id, kind=report.kind, report_id=report.report_id
+    )
 
 
 def _check_reporter(target: ReleaseTarget, *, ci_scope: str, release_number: str) -> None:
@@ -368,7 +359,7 @@ def _target_change(release: Release, target: ReleaseTarget, report: DeploymentRe
                 fingerprint=f"backout_failed:{release.number}:ci={target.ci_id}",
             )
         fields = ["installation_state", "backed_out_at"]
-    target.save(update_fields=[*fields, "last_report_at", "detail"])
+    report_rows.target_write(target, [*fields, "last_report_at", "detail"])
     return counters
 
 

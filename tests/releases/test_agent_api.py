@@ -4,6 +4,7 @@ overrides and the back-out queue — over HTTP with bearer tokens."""
 import itertools
 
 import pytest
+from django.utils import timezone
 
 from releasemgmt.accounts.services import api_token_issue
 from releases import selectors
@@ -69,6 +70,41 @@ def test_reports_are_idempotent_on_report_id(integration):
     assert (first.json()["duplicate"], again.json()["duplicate"]) == (False, True)
     release.refresh_from_db()
     assert release.count_installed == 1
+
+
+def test_a_report_answers_with_the_target_as_the_target_list_shows_it(integration, role_user):
+    # given: a running target with its timestamps set
+    release = make_release(targets=2, threshold=90)
+    target = release.targets.order_by("pk").first()
+    now = timezone.now()
+    ReleaseTarget.objects.filter(pk=target.pk).update(
+        installation_state=IS.RUNNING,
+        distribution_state="delivered",
+        due_at=now,
+        dispatched_at=now,
+        distributed_at=now,
+        attempts=2,
+    )
+    client = client_for(integration)
+
+    # when
+    answer = client.post(
+        f"/api/v1/release-targets/{target.pk}/installation/",
+        {"status": "succeeded", "detail": "done", "report_id": "r-shape"},
+        format="json",
+    ).json()
+
+    # then: the same fields and values as the target list (the shared serializer gives them)
+    listed = client_for(role_user("auditor")).get(
+        "/api/v1/release-targets/", {"release": release.pk}
+    )
+    (shown,) = [row for row in listed.json()["results"] if row["id"] == target.pk]
+    assert answer["target"] == shown
+    assert (answer["target"]["installation_state"], answer["target"]["detail"]) == (
+        IS.SUCCEEDED,
+        "done",
+    )
+    assert answer["report"] == DeploymentReport.objects.get(target=target).pk
 
 
 def test_report_errors(integration, role_user):

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import Permission
 from django.core import mail
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -28,7 +28,14 @@ from releases.models import (
     ReleaseItem,
     ReleaseTarget,
 )
-from releases.services import agents, failure_conditions, installation, overrides, reports
+from releases.services import (
+    agents,
+    failure_conditions,
+    installation,
+    overrides,
+    report_rows,
+    reports,
+)
 from tests.concurrency import run_together
 from tests.factories import (
     ConfigurationItemFactory,
@@ -512,6 +519,18 @@ def test_a_success_after_the_window_ended_is_evaluated_too():
     assert "2 of 3 targets not installed" in release.backout_condition
 
 
+def _statements(captured) -> list[str]:
+    """The statements a report ran, by their first words (transaction control left out: the
+    test's own transaction turns the report's into savepoints)."""
+    control = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK", "BEGIN", "COMMIT")
+    words = (" ".join(query["sql"].split()[:3]) for query in captured)
+    return [
+        statement.split(" ")[0] + " " + statement.split('"')[1]
+        for statement in words
+        if not statement.startswith(control)
+    ]
+
+
 def test_a_report_costs_the_same_queries_whatever_the_number_of_targets():
     small, large = make_release(targets=3, threshold=50), make_release(targets=40, threshold=50)
     ReleaseTarget.objects.update(installation_state=IS.RUNNING)
@@ -524,10 +543,48 @@ def test_a_report_costs_the_same_queries_whatever_the_number_of_targets():
             report(failure, "failed")
         counts[release.count_targets] = (len(succeeded), len(failed))
     assert counts[3] == counts[40]
-    # lock the target, store the report (savepoint), move it, move the counters; a failure
-    # also reads the declared conditions
-    succeeded_queries, failed_queries = counts[3]
-    assert failed_queries == succeeded_queries + 1
+    # lock the target, store the report (one statement: no savepoint around it), move the
+    # target, move the counters; a failure also reads the declared conditions
+    assert _statements(succeeded) == [
+        "SELECT releases_releasetarget",
+        "INSERT releases_deploymentreport",
+        "UPDATE releases_releasetarget",
+        "UPDATE releases_release",
+    ]
+    assert _statements(failed) == [
+        "SELECT releases_releasetarget",
+        "INSERT releases_deploymentreport",
+        "UPDATE releases_releasetarget",
+        "SELECT releases_failurecondition",
+        "UPDATE releases_release",
+    ]
+    # one transaction, nothing nested in it
+    assert len(succeeded) == 4 + 2
+
+
+def test_the_reports_locking_read_gives_what_the_orm_gives():
+    # given: a target with its timestamps set (SQLite returns them as text: converted the same)
+    release = make_release(targets=2, threshold=50)
+    target = release.targets.order_by("pk").first()
+    now = timezone.now()
+    ReleaseTarget.objects.filter(pk=target.pk).update(
+        installation_state=IS.RUNNING, due_at=now, dispatched_at=now, attempts=3, detail="x"
+    )
+    expected = ReleaseTarget.objects.select_related("release", "ci").get(pk=target.pk)
+
+    # when
+    with transaction.atomic():
+        locked = report_rows.target_locked(target.pk)
+        missing = report_rows.target_locked(0)
+
+    # then: every field of the target, and what a report reads of its release and CI
+    assert missing is None
+    for field in ReleaseTarget._meta.concrete_fields:
+        assert getattr(locked, field.attname) == getattr(expected, field.attname), field.name
+    for name in ("pk", "number", "state", "installation_end"):
+        assert getattr(locked.release, name) == getattr(expected.release, name), name
+    assert (locked.ci.pk, locked.ci.identifier) == (expected.ci.pk, expected.ci.identifier)
+    assert not locked._state.adding and locked.release.get_deferred_fields()
 
 
 def test_a_halt_racing_a_report_leaves_it_recorded_not_acted_on(monkeypatch):
