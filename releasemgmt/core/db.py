@@ -7,7 +7,7 @@ statement itself.
   same ``select_related`` populators).
 - ``insert_once``: ``INSERT … ON CONFLICT (…) DO NOTHING RETURNING id`` for a model instance — one
   statement, where a refused plain insert needs a savepoint around it to keep a transaction
-  usable (PostgreSQL; SQLite ≥ 3.35).
+  usable (PostgreSQL, SQLite ≥ 3.35; an older SQLite gets the savepoint).
 
 Both are built from the models' metadata: a new field is read and written without a change here."""
 
@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from functools import cache
 
-from django.db import connections, router
+from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Model, QuerySet
 from django.db.models.query import get_related_populators
 
@@ -76,6 +76,13 @@ def insert_once(instance: Model, constraint: str) -> bool:
     model = type(instance)
     db = router.db_for_write(model)
     connection = connections[db]
+    if not connection.features.can_return_columns_from_insert:  # an older SQLite
+        try:
+            with transaction.atomic(using=db):  # a savepoint: the transaction goes on
+                instance.save(force_insert=True, using=db)
+        except IntegrityError:
+            return False
+        return True
     fields = [field for field in model._meta.concrete_fields if not field.primary_key]
     values = [
         field.get_db_prep_save(field.pre_save(instance, add=True), connection) for field in fields

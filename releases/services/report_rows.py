@@ -1,5 +1,5 @@
-"""The three row statements every report runs, at fleet rate: read and lock the target, store the
-report once, write the target back.
+"""Two of the row statements every report runs, at fleet rate: read and lock the target, and write
+it back (the report itself is stored by ``core.db.insert_once``).
 
 Each is written once from the models' metadata and runs as one plain statement, where the ORM
 would compile the same query again for every report — for the target's locking read, with its
@@ -12,7 +12,7 @@ from functools import cache
 from django.db import connection
 
 from cmdb.models import ConfigurationItem
-from releases.models import DeploymentReport, Release, ReleaseTarget
+from releases.models import Release, ReleaseTarget
 
 
 def _in_model_order(model, names) -> tuple[str, ...]:
@@ -49,25 +49,6 @@ def target_locked(target_id: int) -> ReleaseTarget | None:
         connection.alias, CI_FIELDS, _take(values, CI_FIELDS, id=target.ci_id)
     )
     return target
-
-
-def report_insert_once(report: DeploymentReport) -> bool:
-    """Store the report and return True, or return False when one with its ``report_id`` (unique
-    per target and kind) is stored already: ``INSERT … ON CONFLICT … DO NOTHING RETURNING id``,
-    one statement where a refused plain insert needs a savepoint around it (two more round
-    trips). Needs a database that returns from an insert (PostgreSQL; SQLite ≥ 3.35)."""
-    fields = [field for field in DeploymentReport._meta.concrete_fields if not field.primary_key]
-    values = [
-        field.get_db_prep_save(field.pre_save(report, add=True), connection) for field in fields
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_statement(), values)
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    report.pk = row[0]
-    report._state.adding, report._state.db = False, connection.alias
-    return True
 
 
 def target_write(target: ReleaseTarget, names) -> None:
@@ -131,18 +112,3 @@ def _convert(column, value):
     ):
         value = converter(value, column, connection)
     return value
-
-
-@cache
-def _insert_statement() -> str:
-    opts = DeploymentReport._meta
-    fields = [field for field in opts.concrete_fields if not field.primary_key]
-    (unique,) = (c for c in opts.constraints if c.name == "releases_report_unique_id")
-    columns = ", ".join(_quote(field.column) for field in fields)
-    conflict = ", ".join(_quote(opts.get_field(name).column) for name in unique.fields)
-    # only quoted names from the model are formatted in; the values are parameters
-    return (
-        f"INSERT INTO {_quote(opts.db_table)} ({columns})"  # noqa: S608
-        f" VALUES ({', '.join(['%s'] * len(fields))})"
-        f" ON CONFLICT ({conflict}) DO NOTHING RETURNING {_quote(opts.pk.column)}"
-    )

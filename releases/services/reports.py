@@ -8,11 +8,12 @@ stage every target is through is completed by its system transition."""
 
 from dataclasses import dataclass
 
-from django.db import IntegrityError, connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from cmdb.choices import ErrorKind, ErrorSource
 from cmdb.services.discrepancies import discrepancy_record
+from releasemgmt.core.db import insert_once
 from releasemgmt.core.exceptions import (
     DomainConflict,
     DomainNotFound,
@@ -165,16 +166,7 @@ def _report(
 def _store(report: DeploymentReport) -> DeploymentReport | None:
     """Insert the report, or return the first one with its ``report_id`` (unique per target and
     kind) — no second effect. The target is locked, so this is exact."""
-    if connection.features.can_return_columns_from_insert:
-        stored = report_rows.report_insert_once(report)
-    else:  # an older SQLite: a refused insert, under a savepoint so the transaction goes on
-        try:
-            with transaction.atomic():
-                report.save()
-            stored = True
-        except IntegrityError:
-            stored = False
-    if stored:
+    if insert_once(report, "releases_report_unique_id"):
         return None
     return DeploymentReport.objects.get(
         target=report.target_id, kind=report.kind, report_id=report.report_id
