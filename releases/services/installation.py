@@ -9,7 +9,7 @@ Takes no transition itself: reports, the failure conditions and the overrides do
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Exists, F, Max, OuterRef, Q
+from django.db.models import F, Max, Min, Q
 from django.utils import timezone
 
 from cmdb.choices import InstallSource
@@ -71,21 +71,31 @@ def installations_dispatch_due(*, now: datetime | None = None, limit: int = 2000
     """The periodic picker: release due scheduled installations (and waiting ones whose target
     reports few enough logins) to run, unless a freeze window covers now. A wave starts at its
     due time but not before every installation of the release's earlier waves has reported, so a
-    failure condition met in one wave still stops the later ones (``earlier_waves_open``). Rows
+    failure condition met in one wave still stops the later ones (``lowest_open``). Rows
     are claimed with ``select_for_update(skip_locked=True)``, so two pickers never take the same
     target; agents see released work on their next poll."""
     now = now or timezone.now()
-    earlier_waves_open = ReleaseTarget.objects.filter(
-        release=OuterRef("release"),
-        wave__lt=OuterRef("wave"),
-        installation_state__in=(IS.SCHEDULED, IS.RUNNING),
-    )
     with transaction.atomic():
+        # The lowest wave still open in each installing release, in one grouped query: a
+        # scheduled target may start when its wave is not above it. (Asking "is an earlier wave
+        # open?" for each candidate row re-reads the release's targets per row: quadratic.)
+        lowest_open = (
+            ReleaseTarget.objects.filter(
+                release__state=ReleaseState.INSTALLING,
+                installation_state__in=(IS.SCHEDULED, IS.RUNNING),
+            )
+            .order_by()
+            .values_list("release_id")
+            .annotate(wave=Min("wave"))
+        )
+        in_turn = Q(pk__in=[])  # nothing, when no release has a scheduled target
+        for release_id, wave in lowest_open:
+            in_turn |= Q(release_id=release_id, wave__lte=wave)
         due = list(
             ReleaseTarget.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(release__state=ReleaseState.INSTALLING)
             .filter(
-                (Q(installation_state=IS.SCHEDULED, due_at__lte=now) & ~Exists(earlier_waves_open))
+                (Q(installation_state=IS.SCHEDULED, due_at__lte=now) & in_turn)
                 | Q(
                     installation_state=IS.WAITING,
                     ci__agent_status__login_count__lte=F("release__login_threshold"),
