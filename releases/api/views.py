@@ -67,7 +67,7 @@ class ReleaseViewSet(
 
     def get_queryset(self):
         if self.action == "list":
-            return selectors.release_list()
+            return selectors.release_list_with_counts()
         return Release.objects.all()
 
     def get_serializer_class(self):

@@ -20,6 +20,7 @@ from releases.selectors.deployment import (
 )
 from releases.selectors.releases import (
     RELEASE_SORTS,
+    attach_figures,
     attach_health,
     baseline_diff,
     change_request_list,
@@ -27,6 +28,7 @@ from releases.selectors.releases import (
     release_detail,
     release_list,
     release_list_sorted,
+    release_list_with_counts,
     release_state_counts,
 )
 
@@ -34,6 +36,7 @@ __all__ = [
     "DOWNLOAD_STATES",
     "RELEASE_SORTS",
     "agent_work",
+    "attach_figures",
     "attach_health",
     "backout_queue",
     "backout_queue_with_progress",
@@ -46,6 +49,7 @@ __all__ = [
     "release_detail",
     "release_list",
     "release_list_sorted",
+    "release_list_with_counts",
     "release_progress",
     "release_state_counts",
 ]

@@ -30,7 +30,9 @@ def change_list(request):
 @permission_required("releases.view_changerequest", raise_exception=True)
 def change_detail(request, pk):
     change = get_object_or_404(ChangeRequest, pk=pk)
-    releases = selectors.release_list().filter(change_requests=change).order_by("-created_at")
+    releases = (
+        selectors.release_list_with_counts().filter(change_requests=change).order_by("-created_at")
+    )
     context = {
         "change": change,
         "releases": releases,
