@@ -119,11 +119,12 @@ def _users() -> dict:
 
 
 def _units() -> list:
+    """20 release units (not named ``bench-…``: cmdb_list.seed counts those as its CIs)."""
     from cmdb.models import ConfigurationItem
 
     return [
         ConfigurationItem.objects.get_or_create(
-            identifier=f"bench-svc-{n:02d}",
+            identifier=f"unit-bench-{n:02d}",
             defaults={"name": f"Bench service {n}", "kind": "service", "environment": "production"},
         )[0]
         for n in range(20)

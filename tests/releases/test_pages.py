@@ -180,6 +180,34 @@ def test_the_list_costs_a_fixed_number_of_queries(client, manager, django_assert
     assert text_of(response).count("REL-") >= 43
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "sort=-updated",
+        "sort=window",
+        "sort=title",
+        "mine=1",
+        "search=release",
+        "state=requested&state=planned&state=testing",
+        "mine=1&state=installing&state=requested&sort=-number",
+    ],
+)
+def test_a_sorted_or_filtered_list_costs_a_fixed_number_of_queries(
+    client, manager, query, django_assert_max_num_queries
+):
+    # issue #13: the list's figures are counted for the rows of the page, whatever the filter
+    signed_in(client, manager)
+    url = reverse("releases:release-list") + "?page_size=100&" + query
+    _many_releases(3, manager)
+    few = _queries(client, url)
+    _many_releases(40, manager)
+    with django_assert_max_num_queries(few):
+        response = client.get(url)
+    rows = response.context["page"].object_list
+    assert rows
+    assert all(r.item_count == 1 and r.target_count == 1 for r in rows)
+
+
 def test_the_pipeline_costs_a_fixed_number_of_queries(
     client, manager, django_assert_max_num_queries
 ):
