@@ -65,7 +65,7 @@ def attach_figures(releases) -> None:
         for release_id, n, last in ReleaseTarget.objects.filter(release_id__in=ids)
         .order_by()
         .values_list("release_id")
-        .annotate(n=Count("id"), last=Max("last_report_at"))
+        .annotate(n=Count("*"), last=Max("last_report_at"))  # from the index alone
     }
     for release in releases:
         release.item_count = items.get(release.pk, 0)
