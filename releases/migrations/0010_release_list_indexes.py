@@ -20,4 +20,8 @@ class Migration(migrations.Migration):
             model_name="release",
             index=models.Index(fields=["updated_at"], name="releases_updated_at"),
         ),
+        migrations.AddIndex(
+            model_name="release",
+            index=models.Index(fields=["owner", "state"], name="releases_owner_state"),
+        ),
     ]

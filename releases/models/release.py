@@ -209,6 +209,8 @@ class Release(ConcurrentTransitionMixin, models.Model):
             # index instead of sorting every release.
             models.Index(fields=["created_at"], name="releases_created_at"),
             models.Index(fields=["updated_at"], name="releases_updated_at"),
+            # "Only mine" and the dashboards' own releases, counted per state from the index.
+            models.Index(fields=["owner", "state"], name="releases_owner_state"),
         ]
         constraints = [
             models.CheckConstraint(

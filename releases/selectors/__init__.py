@@ -28,7 +28,6 @@ from releases.selectors.releases import (
     release_detail,
     release_list,
     release_list_sorted,
-    release_list_with_counts,
     release_state_counts,
 )
 
@@ -49,7 +48,6 @@ __all__ = [
     "release_detail",
     "release_list",
     "release_list_sorted",
-    "release_list_with_counts",
     "release_progress",
     "release_state_counts",
 ]
