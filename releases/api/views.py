@@ -91,6 +91,12 @@ class ReleaseViewSet(
             return selectors.release_list().only(*LIST_COLUMNS)
         return Release.objects.all()
 
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        if self.action == "list" and page is not None:
+            selectors.attach_figures(page)  # item and target counts of this page's releases
+        return page
+
     def get_serializer_class(self):
         if self.action == "list":
             return s.ReleaseListSerializer

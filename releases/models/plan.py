@@ -128,6 +128,12 @@ class ReleaseTarget(models.Model):
         indexes = [
             models.Index(fields=["installation_state", "due_at"], name="releases_target_due"),
             models.Index(fields=["ci", "installation_state"], name="releases_target_ci_state"),
+            # The deployment table's order (wave, then CI): a page joins one wave's targets to
+            # their CIs, not all of a release's 10,000.
+            models.Index(fields=["release", "wave"], name="releases_target_release_wave"),
+            # A release's latest target report (the dashboards' stuck check) without reading
+            # every one of its targets.
+            models.Index(fields=["release", "last_report_at"], name="releases_target_last_report"),
         ]
         permissions = [("report_deployment", "Can fetch agent work and report deployment results")]
 

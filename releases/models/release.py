@@ -203,7 +203,15 @@ class Release(ConcurrentTransitionMixin, models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["release_unit", "state"], name="releases_unit_state")]
+        indexes = [
+            models.Index(fields=["release_unit", "state"], name="releases_unit_state"),
+            # The release list's default order and its "Updated" column: a page is read from the
+            # index instead of sorting every release.
+            models.Index(fields=["created_at"], name="releases_created_at"),
+            models.Index(fields=["updated_at"], name="releases_updated_at"),
+            # "Only mine" and the dashboards' own releases, counted per state from the index.
+            models.Index(fields=["owner", "state"], name="releases_owner_state"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(installation_start__isnull=True)

@@ -20,6 +20,7 @@ from releases.selectors.deployment import (
 )
 from releases.selectors.releases import (
     RELEASE_SORTS,
+    attach_figures,
     attach_health,
     baseline_diff,
     change_request_list,
@@ -34,6 +35,7 @@ __all__ = [
     "DOWNLOAD_STATES",
     "RELEASE_SORTS",
     "agent_work",
+    "attach_figures",
     "attach_health",
     "backout_queue",
     "backout_queue_with_progress",

@@ -68,7 +68,8 @@ def agent_work(ci) -> dict[str, list[ReleaseTarget]]:
 def release_progress(release: Release) -> dict:
     """x of N per stage, from the counters and one grouped query over the targets."""
     by_install = dict(
-        release.targets.values_list("installation_state")
+        release.targets.order_by()  # no join to the CIs (the targets' default order)
+        .values_list("installation_state")
         .annotate(n=Count("id"))
         .values_list("installation_state", "n")
     )

@@ -4,8 +4,7 @@ baseline diff. Each costs a fixed number of queries whatever the number of rows.
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Case, Count, F, Max, OuterRef, Prefetch, QuerySet, Subquery, When
-from django.db.models.functions import Coalesce
+from django.db.models import Count, F, Max, Prefetch, QuerySet
 from django.utils import timezone
 
 from releases.choices import FINAL_STATES, ItemKind, ReleaseState
@@ -21,6 +20,10 @@ from releases.services.levels import release_baseline
 
 
 def release_list() -> QuerySet:
+    """Releases for the list page, newest first, their unit, owner, category and changes joined
+    or prefetched; the per-release figures come from ``attach_figures`` for one page of them —
+    aggregating items and targets over every release would cost a join and a GROUP BY over the
+    whole table before the first row is known."""
     return (
         Release.objects.select_related("release_unit", "owner", "category")
         .prefetch_related(
@@ -33,37 +36,32 @@ def release_list() -> QuerySet:
                 to_attr="change_list",
             )
         )
-        .annotate(
-            # Per row of the page, never over the whole table: the page's count stays a plain
-            # COUNT(*), and each figure is an index lookup for the 50 rows shown.
-            item_count=Coalesce(
-                Subquery(
-                    ReleaseItem.objects.filter(release=OuterRef("pk"))
-                    .order_by()
-                    .values("release")
-                    .annotate(n=Count("*"))
-                    .values("n")
-                ),
-                0,
-            ),
-            target_count=F("count_targets"),
-            # Only an installing release can be "stuck" (attach_health); the others skip the read.
-            last_report=Case(
-                When(
-                    state=ReleaseState.INSTALLING,
-                    then=Subquery(
-                        ReleaseTarget.objects.filter(release=OuterRef("pk"))
-                        .order_by()
-                        .values("release")
-                        .annotate(last=Max("last_report_at"))
-                        .values("last")
-                    ),
-                ),
-                default=None,
-            ),
-        )
         .order_by("-created_at", "-id")
     )
+
+
+def attach_figures(releases) -> None:
+    """Give each release of one list page (the page, the API, a change's releases)
+    ``item_count``, ``target_count`` and ``last_report`` (the latest target report). Two grouped
+    queries over the page's releases, whatever the number of releases and targets."""
+    releases = list(releases)
+    ids = [release.pk for release in releases]
+    items = dict(
+        ReleaseItem.objects.filter(release_id__in=ids)
+        .order_by()
+        .values_list("release_id")
+        .annotate(n=Count("id"))
+    )
+    targets = {
+        release_id: (n, last)
+        for release_id, n, last in ReleaseTarget.objects.filter(release_id__in=ids)
+        .order_by()
+        .values_list("release_id")
+        .annotate(n=Count("*"), last=Max("last_report_at"))  # from the index alone
+    }
+    for release in releases:
+        release.item_count = items.get(release.pk, 0)
+        release.target_count, release.last_report = targets.get(release.pk, (0, None))
 
 
 # The release list's sortable columns: ``?sort=<key>`` ascending, ``?sort=-<key>`` descending.
@@ -91,15 +89,20 @@ def release_list_sorted(queryset: QuerySet, sort: str) -> tuple[QuerySet, str]:
     if key not in RELEASE_SORTS:
         return queryset, ""
     descending = sort.startswith("-")
-    order = [
-        F(field).desc(nulls_last=True) if descending else F(field).asc(nulls_last=True)
-        for field in RELEASE_SORTS[key]
-    ]
+    order = []
+    for field in RELEASE_SORTS[key]:
+        # NULLS LAST only where a value can be unset: a column that cannot be is then read from
+        # its index in either direction
+        nulls_last = True if Release._meta.get_field(field).null else None
+        column = F(field)
+        order.append(
+            column.desc(nulls_last=nulls_last) if descending else column.asc(nulls_last=nulls_last)
+        )
     return queryset.order_by(*order, "-id" if descending else "id"), sort
 
 
 def attach_health(releases, *, now=None) -> None:
-    """Give each release of a list page (annotated by ``release_list``) ``progress`` (installed
+    """Give each release of a list page (with ``attach_figures``) ``progress`` (installed
     and failed of N targets, as percentages for the bar) and ``health``: ``stuck`` (installing and
     no target report for the dashboards' ``DASHBOARD_STUCK_MINUTES``), ``failing`` (a target
     failed in an open release, or a verification failure or back-out under way) or ``""``. No query."""
@@ -194,14 +197,15 @@ def baseline_diff(release: Release) -> list[dict]:
 
 def release_state_counts(queryset: QuerySet | None = None) -> dict[str, int]:
     """``{state: number of releases}`` of ``queryset`` (every release by default), states with
-    none left out. One query, counted on the bare rows: a list's annotations would join items
-    and targets."""
-    queryset = Release.objects.all() if queryset is None else queryset
+    none left out. One query, counted on the bare rows (under a filter that may join a release
+    twice — a change, several states — through a semi-join: nothing is counted twice and no
+    DISTINCT sorts the rows)."""
+    releases = Release.objects.all() if queryset is None else queryset
+    if releases.query.distinct:  # a filter that may join a release twice (a change, states)
+        releases = Release.objects.filter(pk__in=queryset.order_by().values("pk"))
     return dict(
-        queryset.order_by()
-        .values_list("state")
-        .annotate(n=Count("id", distinct=True))
-        .values_list("state", "n")
+        # COUNT(*), not of the id: the state index answers alone, without reading the rows
+        releases.order_by().values_list("state").annotate(n=Count("*")).values_list("state", "n")
     )
 
 

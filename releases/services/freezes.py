@@ -33,9 +33,9 @@ def freeze_applies_q(*, release_unit_id, environments) -> Q:
 
 def _freezes_for(release: Release):
     """Freeze windows that apply to the release."""
-    environments = set(
-        release.targets.order_by().values_list("ci__environment", flat=True).distinct()
-    )
+    # a subquery: run only when a freeze scoped to an environment is in question, never a
+    # list of a large release's targets fetched first
+    environments = release.targets.order_by().values("ci__environment")
     return FreezeWindow.objects.filter(
         freeze_applies_q(release_unit_id=release.release_unit_id, environments=environments)
     )

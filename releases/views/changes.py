@@ -30,7 +30,8 @@ def change_list(request):
 @permission_required("releases.view_changerequest", raise_exception=True)
 def change_detail(request, pk):
     change = get_object_or_404(ChangeRequest, pk=pk)
-    releases = selectors.release_list().filter(change_requests=change).order_by("-created_at")
+    releases = list(selectors.release_list().filter(change_requests=change))
+    selectors.attach_figures(releases)
     context = {
         "change": change,
         "releases": releases,

@@ -28,6 +28,7 @@ def release_list(request):
     counts = selectors.release_state_counts(counting.qs if counting.is_bound and valid else None)
     total = sum(counts.values())
     pages = paginate(request, queryset, per_page=DEFAULT_PAGE_SIZE, sizes=PAGE_SIZES, count=total)
+    selectors.attach_figures(pages["page"].object_list)
     selectors.attach_health(pages["page"].object_list)
     selected_states = set(request.GET.getlist("state"))
     context = {

@@ -535,3 +535,25 @@ def test_admin_lists_and_history(client):
     assert client.get(f"/admin/cmdb/configurationitem/{rel.source_id}/history/").status_code == 200
     assert client.get(f"/admin/cmdb/licence/{licence.pk}/change/").status_code == 200
     assert "seats in use" in client.get("/admin/cmdb/licence/").content.decode().lower()
+
+
+@pytest.mark.postgres
+def test_the_search_reads_the_trigram_indexes(db):
+    # issue #13: ?search= on 50,000 CIs is an index scan, not a sequential one
+    from django.db import connection
+
+    from cmdb.filtersets import ConfigurationItemFilterSet
+    from cmdb.models import ConfigurationItem
+
+    ConfigurationItemFactory(identifier="ws-04711", name="Workstation 4711")
+    queryset = ConfigurationItemFilterSet(
+        {"search": "4711"}, queryset=ConfigurationItem.objects.order_by()
+    ).qs
+    with connection.cursor() as cursor:
+        # a handful of rows: leave the planner only bitmap scans, which only these indexes
+        # can answer for LIKE '%…%'
+        for setting in ("enable_seqscan", "enable_indexscan", "enable_indexonlyscan"):
+            cursor.execute(f"SET LOCAL {setting} = off")
+        plan = queryset.explain()
+    assert "cmdb_ci_identifier_trgm" in plan
+    assert "cmdb_ci_name_trgm" in plan

@@ -254,6 +254,29 @@ def _queries(client, url) -> int:
     return len(captured)
 
 
+def test_the_release_page_costs_a_fixed_number_of_queries(
+    client, manager, django_assert_max_num_queries
+):
+    # issue #13: counts and one page of the table, never a row per target
+    small = make_release(targets=5, wave_size=50)
+    large = make_release(targets=240, wave_size=50)
+    targets = list(ReleaseTarget.objects.filter(release__in=[small, large]).order_by("pk"))
+    for number, target in enumerate(targets):
+        target.wave = 1 + number // 50
+        target.installation_state = (IS.SUCCEEDED, IS.FAILED, IS.RUNNING, IS.SCHEDULED)[number % 4]
+        target.last_report_at = timezone.now()
+    ReleaseTarget.objects.bulk_update(targets, ["wave", "installation_state", "last_report_at"])
+    freeze_now()  # install-now checks the freezes too
+    client.force_login(manager)
+    client.get(detail(small))  # session and permission caches warm
+    baseline = _queries(client, detail(small))
+    with django_assert_max_num_queries(baseline):
+        response = client.get(detail(large))
+    page = response.content.decode()
+    assert "of 240" in page
+    assert page.count("data-ci=") == 50  # one page of the table
+
+
 def test_the_progress_partial_costs_a_fixed_number_of_queries(
     client, manager, django_assert_max_num_queries
 ):

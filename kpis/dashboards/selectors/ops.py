@@ -26,6 +26,7 @@ from kpis.dashboards.selectors.common import (
 from releasemgmt.core.services import SYSTEM_ACTOR
 from releases.models import (
     Release,
+    ReleaseTarget,
     ReleaseTransition,
 )
 from releases.selectors import backout_queue
@@ -44,19 +45,11 @@ def backouts_waiting(*, now) -> dict:
 
 def live_deployments(*, now) -> dict:
     """Releases distributing or installing, window ending soonest first, each with its progress
-    (installed / failed / running of N), current wave and last target report. Two queries."""
+    (installed / failed / running of N), current wave and last target report. Three queries: the
+    figures are aggregated over the targets of the listed releases only."""
     live = Release.objects.filter(state__in=LIVE_STATES)
     rows = list(
-        live.select_related("release_unit")
-        .annotate(
-            running=Count("targets", filter=Q(targets__installation_state=IS.RUNNING)),
-            current_wave=Min(
-                "targets__wave", filter=Q(targets__installation_state__in=UNFINISHED_INSTALLATION)
-            ),
-            waves=Max("targets__wave"),
-            last_report=Max("targets__last_report_at"),
-        )
-        .order_by(
+        live.select_related("release_unit").order_by(
             Case(
                 When(state=S.INSTALLING, then=F("installation_end")),
                 default=F("distribution_end"),
@@ -64,6 +57,24 @@ def live_deployments(*, now) -> dict:
             "pk",
         )[:LIMIT]
     )
+    figures = {
+        row["release_id"]: row
+        for row in ReleaseTarget.objects.filter(release__in=[r.pk for r in rows])
+        .order_by()
+        .values("release_id")
+        .annotate(
+            running=Count("pk", filter=Q(installation_state=IS.RUNNING)),
+            current_wave=Min("wave", filter=Q(installation_state__in=UNFINISHED_INSTALLATION)),
+            waves=Max("wave"),
+            last_report=Max("last_report_at"),
+        )
+    }
+    for release in rows:
+        row = figures.get(release.pk, {})
+        release.running = row.get("running", 0)
+        release.current_wave = row.get("current_wave")
+        release.waves = row.get("waves")
+        release.last_report = row.get("last_report")
     cutoff = now - stuck_after()
     for release in rows:
         release.quiet_since = quiet_since(

@@ -8,8 +8,8 @@ from django.db.models import (
     Count,
     Exists,
     F,
-    Max,
     OuterRef,
+    Subquery,
 )
 from django.db.models.functions import Coalesce, Greatest
 from django.urls import reverse
@@ -40,9 +40,16 @@ def stuck_releases(*, now) -> dict:
     when installation started if no target has reported since). Two queries."""
     cutoff = now - stuck_after()
     started = Coalesce("state_changed_at", "created_at")
+    # the latest report per release read from the (release, last_report_at) index: no
+    # aggregate over every target of every installing release
+    latest = (
+        ReleaseTarget.objects.filter(release=OuterRef("pk"), last_report_at__isnull=False)
+        .order_by("-last_report_at")
+        .values("last_report_at")[:1]
+    )
     stuck = (
         Release.objects.filter(state=S.INSTALLING)
-        .annotate(last_report=Max("targets__last_report_at"))
+        .annotate(last_report=Subquery(latest))
         .annotate(quiet_since=Greatest(Coalesce("last_report", started), started))
         .filter(quiet_since__lt=cutoff)
     )
