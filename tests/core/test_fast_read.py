@@ -8,7 +8,7 @@ from cmdb.api.serializers import ConfigurationItemSerializer
 from cmdb.selectors import ci_list
 from releasemgmt.core.api.serializers import FastRead
 from releases.api.serializers import ReleaseListSerializer
-from releases.selectors import release_list
+from releases.selectors import attach_figures, release_list
 from tests.factories import (
     ChangeRequestFactory,
     ConfigurationItemFactory,
@@ -35,6 +35,7 @@ def test_release_rows_match_drf(monkeypatch):
     with_all.change_requests.add(ChangeRequestFactory(), ChangeRequestFactory())
     ReleaseFactory()  # no owner, no category, no windows, no changes
     rows = list(release_list())
+    attach_figures(rows)
     fast = ReleaseListSerializer(rows, many=True).data
     assert fast == drf_own(ReleaseListSerializer, rows, monkeypatch)
     assert {len(row["change_requests"]) for row in fast} == {0, 2}
