@@ -14,6 +14,7 @@ class AutoSchema(openapi.AutoSchema):
       integers they are, the lookup id with its model's wording;
     - a list answers 400 for an invalid filter value and 404 for a page past the end (DRF's
       pagination), so both are documented on every list;
+    - an endpoint under a rate limit answers 429 past it, documented wherever one applies;
     - a text field that may be blank documents ``""`` beside its format (``uri``, ``email``):
       an empty URL is not a valid ``uri``, yet it is what such a field holds when unset;
     - a read-only relation over a nullable foreign key (``owner``, ``resolved_by``) is nullable:
@@ -34,18 +35,20 @@ class AutoSchema(openapi.AutoSchema):
         return parameters
 
     def _get_response_bodies(self, direction="response"):
-        responses = super()._get_response_bodies(direction)
-        if self.method == "GET" and self._is_list_view():
-            from releasemgmt.core.api.views import BAD_REQUEST, NOT_FOUND
+        from releasemgmt.core.api.views import BAD_REQUEST, NOT_FOUND, THROTTLED
 
-            extra = {"400": BAD_REQUEST}
+        responses = super()._get_response_bodies(direction)
+        extra = {}
+        if self.method == "GET" and self._is_list_view():
+            extra["400"] = BAD_REQUEST
             if self._get_paginator() is not None:
                 extra["404"] = NOT_FOUND
-            for code, response in extra.items():
-                if code not in responses:
-                    responses[code] = self._get_response_for_code(response, code, None, direction)
-            responses = dict(sorted(responses.items()))
-        return responses
+        if self.view.get_throttles():
+            extra["429"] = THROTTLED
+        for code, response in extra.items():
+            if code not in responses:
+                responses[code] = self._get_response_for_code(response, code, None, direction)
+        return dict(sorted(responses.items()))
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
         schema = super()._map_serializer_field(field, direction, bypass_extensions)

@@ -22,6 +22,9 @@ CONFLICT = OpenApiResponse(
     ERROR, description="Conflicts with the current state (see `detail`: what is allowed, why not)."
 )
 TOO_LARGE = OpenApiResponse(ERROR, description="The body is larger than this endpoint accepts.")
+THROTTLED = OpenApiResponse(
+    ERROR, description="Too many requests from this client: wait the `Retry-After` seconds."
+)
 UNSUPPORTED = OpenApiResponse(ERROR, description="Unsupported media type for this endpoint.")
 _ERRORS = {
     400: BAD_REQUEST,
