@@ -75,10 +75,15 @@ def state_family(state: str) -> str:
     return STATE_FAMILIES.get(state, "planning")
 
 
+# A Django enum rebuilds its ``values`` and ``choices`` lists on every access; a list page asks
+# for a label per row.
+STATE_LABELS = dict(S.choices)
+
+
 @register.simple_tag
 def state_badge(state: str):
     """``<span class="badge state state-building" data-state="testing">Testing</span>``"""
-    label = S(state).label if state in S.values else state
+    label = STATE_LABELS.get(state, state)
     return format_html(
         '<span class="badge state state-{}" data-state="{}">{}</span>',
         state_family(state),
@@ -130,7 +135,7 @@ def _diagram_source() -> str:
 
 
 def _state_label(name: str) -> str:
-    return S(name).label if name in S.values else name.replace("_", " ").capitalize()
+    return STATE_LABELS.get(name) or name.replace("_", " ").capitalize()
 
 
 def _human_titles(svg: str) -> str:
@@ -144,7 +149,7 @@ def _human_titles(svg: str) -> str:
         if "->" in text:
             source, target = (part.removeprefix(prefix) for part in text.split("->", 1))
             return f"<title>{_state_label(source)} → {_state_label(target)}</title>"
-        if text.removeprefix(prefix) in S.values:
+        if text.removeprefix(prefix) in STATE_LABELS:
             return f"<title>{_state_label(text.removeprefix(prefix))}</title>"
         return "<title>Release states</title>"
 
