@@ -14,14 +14,15 @@ handler403 = core_views.permission_denied
 handler404 = core_views.page_not_found
 handler500 = core_views.server_error
 
-# Each app's API module has `app_name` (its namespace), a `router` and `urlpatterns`.
+# Each app's API module has `app_name` (its namespace), a `router` and `urlpatterns`. The ones
+# called at fleet and burst rate come first: a URL is matched against every pattern before it.
 API_MODULES = [
     "releasemgmt.core.api.urls",
+    "releases.webhooks.api.urls",
+    "releases.api.deployment_urls",
     "dsl_dhs.api.urls",
     "cmdb.api.urls",
     "releases.api.urls",
-    "releases.api.deployment_urls",
-    "releases.webhooks.api.urls",
     "kpis.api.urls",
 ]
 _api = [import_module(name) for name in API_MODULES]
