@@ -1,6 +1,7 @@
 import django_filters
 
 from cmdb.choices import Environment
+from releasemgmt.core.converters import as_id
 from releasemgmt.core.filtersets import FilterSet, IdFilter, search_terms
 from releases.choices import Outcome, OverrideStatus, ReleaseLevel, ReleaseState
 from releases.models import BackoutOverride, ChangeRequest, Release
@@ -57,8 +58,8 @@ class ReleaseFilterSet(FilterSet):
         fields = ["state", "level", "unit", "change", "owner", "category", "trigger"]
 
     def filter_unit(self, queryset, name, value):
-        if value.isdigit():
-            return queryset.filter(release_unit_id=int(value))
+        if (unit_id := as_id(value)) is not None:
+            return queryset.filter(release_unit_id=unit_id)
         return queryset.filter(release_unit__identifier__iexact=value)
 
     def filter_search(self, queryset, name, value):

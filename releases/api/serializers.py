@@ -6,6 +6,7 @@ from cmdb.models import ConfigurationItem
 from cmdb.selectors import cis_by_identifiers
 from dsl_dhs.models import HardwareModel, SoftwareVersion
 from releasemgmt.core.api.serializers import FastRead
+from releasemgmt.core.converters import as_id
 from releases.choices import FailureConditionKind, Outcome, ReviewOutcome, TestResult
 from releases.models import (
     BackoutStep,
@@ -187,8 +188,8 @@ class TargetsWriteSerializer(serializers.Serializer):
     )
 
     def validate_cis(self, values):
-        ids = {int(v) for v in values if v.isdigit()}
-        found = list(cis_by_identifiers(v for v in values if not v.isdigit()).values())
+        ids = {as_id(v) for v in values} - {None}
+        found = list(cis_by_identifiers(v for v in values if as_id(v) is None).values())
         if ids:
             found += ConfigurationItem.objects.filter(pk__in=ids).exclude(
                 pk__in=[ci.pk for ci in found]

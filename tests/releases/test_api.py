@@ -224,6 +224,25 @@ def test_unknown_targets_are_named(token_client, manager):
     assert "ghost-01" in response.json()["detail"]
 
 
+@pytest.mark.parametrize("odd", ["¹", "²٣", "99999999999999999999"])
+def test_digit_like_or_huge_targets_are_unknown_not_a_500(token_client, manager, odd):
+    # str.isdigit() accepts "¹"; int() does not. A 20-digit id overflows the column.
+    release = ReleaseFactory()
+    response = token_client(manager).put(
+        f"{URL}{release.pk}/targets/", {"cis": [odd]}, format="json"
+    )
+    assert response.status_code == 400
+    assert odd in response.json()["detail"]
+
+
+@pytest.mark.parametrize("odd", ["¹", "99999999999999999999"])
+def test_a_digit_like_or_huge_unit_filter_matches_nothing(token_client, manager, odd):
+    ReleaseFactory()
+    response = token_client(manager).get(URL, {"unit": odd})
+    assert response.status_code == 200
+    assert response.json()["results"] == []
+
+
 def test_filters(token_client, manager):
     change = ChangeRequestFactory(number="CHG0099999")
     wanted = ReleaseFactory(state=S.TESTING, level="full")
