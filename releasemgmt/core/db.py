@@ -26,9 +26,12 @@ class CompiledQuery:
     None. The factory takes placeholder arguments and must use each as a query parameter, in
     order; it runs once per thread and database. No ``prefetch_related``, no annotations."""
 
-    def __init__(self, model: type[Model], build: Callable[..., QuerySet]):
+    def __init__(self, model: type[Model], build: Callable[..., QuerySet], probes=None):
         self.model = model
         self.build = build
+        # Placeholder values to compile with, one per parameter, each of its field's type (a text
+        # by default; an id needs a number). They must come back unchanged as the parameters.
+        self.probes = probes
         self.local = threading.local()
 
     def all(self, *params) -> list[Model]:
@@ -55,7 +58,7 @@ class CompiledQuery:
         db = router.db_for_read(self.model)
         compiled = getattr(self.local, db, None)
         if compiled is None:
-            probes = [f"compiled-query-parameter-{n}" for n in range(arity)]
+            probes = list(self.probes or (f"compiled-query-parameter-{n}" for n in range(arity)))
             compiler = self.build(*probes).query.get_compiler(using=db)
             sql, params = compiler.as_sql()
             if list(params) != probes:  # a parameter was transformed or a constant added
