@@ -36,26 +36,6 @@ FROZEN = OpenApiResponse(
 )
 
 
-LIST_COLUMNS = [
-    *(
-        f
-        for f in s.ReleaseListSerializer.Meta.fields
-        if f
-        not in (
-            "change_requests",
-            "item_count",
-            "target_count",
-            "category",
-            "release_unit",
-            "owner",
-        )
-    ),
-    "category__name",
-    "release_unit__identifier",
-    "owner__username",
-]
-
-
 @extend_schema_view(
     list=extend_schema(responses={200: s.ReleaseListSerializer(many=True), **errors(400, 404)}),
     retrieve=extend_schema(responses={200: s.ReleaseDetailSerializer, **errors(404)}),
@@ -87,15 +67,9 @@ class ReleaseViewSet(
     ordering_fields = ["created_at", "number", "installation_start", "state_changed_at"]
 
     def get_queryset(self):
-        if self.action == "list":  # only the columns the list shows
-            return selectors.release_list().only(*LIST_COLUMNS)
+        if self.action == "list":  # rows of the columns the list shows, no model instances
+            return selectors.release_list_rows()
         return Release.objects.all()
-
-    def paginate_queryset(self, queryset):
-        page = super().paginate_queryset(queryset)
-        if self.action == "list" and page is not None:
-            selectors.attach_figures(page)  # item and target counts of this page's releases
-        return page
 
     def get_serializer_class(self):
         if self.action == "list":

@@ -27,6 +27,7 @@ from releases.selectors.releases import (
     pipeline,
     release_detail,
     release_list,
+    release_list_rows,
     release_list_sorted,
     release_state_counts,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "pipeline",
     "release_detail",
     "release_list",
+    "release_list_rows",
     "release_list_sorted",
     "release_progress",
     "release_state_counts",

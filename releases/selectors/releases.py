@@ -2,11 +2,24 @@
 baseline diff. Each costs a fixed number of queries whatever the number of rows."""
 
 from datetime import timedelta
+from functools import cache
 
 from django.conf import settings
-from django.db.models import Count, F, Max, Prefetch, QuerySet
+from django.db.models import (
+    Count,
+    F,
+    Func,
+    IntegerField,
+    Max,
+    OuterRef,
+    Prefetch,
+    QuerySet,
+    Subquery,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from releasemgmt.core.sql import JsonRows
 from releases.choices import FINAL_STATES, ItemKind, ReleaseState
 from releases.models import (
     ChangeRequest,
@@ -37,6 +50,55 @@ def release_list() -> QuerySet:
             )
         )
         .order_by("-created_at", "-id")
+    )
+
+
+# What a release list row shows (the API's list serializer reads these keys): its own columns,
+# the names of its unit, owner and category.
+RELEASE_ROW_COLUMNS = (
+    "id",
+    "number",
+    "title",
+    "state",
+    "level",
+    "trigger",
+    "trigger_reference",
+    "installation_start",
+    "installation_end",
+    "outcome",
+    "created_at",
+    "state_changed_at",
+    "release_unit__identifier",
+    "owner__username",
+    "category__name",
+)
+CHANGE_ROW_COLUMNS = ("id", "number", "title", "state", "source_system")
+
+
+def release_list_rows() -> QuerySet:
+    """The release list as plain rows (dicts, no model instances), newest first: the columns
+    of ``RELEASE_ROW_COLUMNS``, ``change_list`` (its changes as rows of ``CHANGE_ROW_COLUMNS``,
+    newest first), ``item_count`` and ``target_count``. One statement: the changes and the item
+    count are per-row subqueries, which the database computes for the rows of the page alone
+    (after the sort and the limit); the target count is the one kept with the targets. A filter,
+    a sort or the pagination apply as on ``release_list``."""
+    return _release_rows().all()
+
+
+@cache
+def _release_rows() -> QuerySet:
+    # built once: a queryset is copied, not rebuilt, for each request
+    items = ReleaseItem.objects.filter(release_id=OuterRef("pk")).order_by()
+    items = items.annotate(n=Func(template="COUNT(*)", output_field=IntegerField())).values("n")
+    changes = ChangeRequest.objects.filter(releases=OuterRef("pk")).values(*CHANGE_ROW_COLUMNS)
+    return (
+        Release.objects.order_by("-created_at", "-id")
+        .values(*RELEASE_ROW_COLUMNS)
+        .annotate(
+            change_list=JsonRows(changes),  # the changes' own order: newest first
+            item_count=Coalesce(Subquery(items), 0),
+            target_count=F("count_targets"),
+        )
     )
 
 

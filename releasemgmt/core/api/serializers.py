@@ -1,11 +1,13 @@
 import inspect
 from collections.abc import Mapping
+from datetime import datetime
 from functools import partial
 
 from django.core.exceptions import ObjectDoesNotExist
-from rest_framework import serializers
+from rest_framework import ISO_8601, serializers
 from rest_framework.fields import SkipField
-from rest_framework.relations import PKOnlyObject, RelatedField
+from rest_framework.relations import ManyRelatedField, PKOnlyObject, RelatedField, SlugRelatedField
+from rest_framework.settings import api_settings
 
 from releasemgmt.core.models import AuditEvent
 
@@ -16,7 +18,11 @@ class FastRead:
     DRF's generic steps for every value of every row (the readable-field generator, the generic
     attribute walk, the ``SkipField`` and primary-key-only checks). Plain sources — an attribute
     or a property, dotted or not — are read directly; related fields and ``*`` sources keep
-    DRF's own ``get_attribute``. Writing and validation are DRF's, untouched."""
+    DRF's own ``get_attribute``. Writing and validation are DRF's, untouched.
+
+    A row may also be a dict read with ``values()`` (no model instance built): a field reads the
+    key its source names, a related one the joined column (``release_unit__identifier`` for a
+    ``SlugRelatedField`` on ``release_unit``), so one serializer formats both."""
 
     def to_representation(self, instance):
         plan = self._read_plan()
@@ -35,7 +41,7 @@ class FastRead:
         plan = self.__dict__.get("_fast_read_plan")
         if plan is None:
             plan = self.__dict__["_fast_read_plan"] = [
-                (field.field_name, _reader(field), field.to_representation)
+                (field.field_name, _reader(field), _representer(field))
                 for field in self._readable_fields
             ]
         return plan
@@ -43,9 +49,47 @@ class FastRead:
 
 def _reader(field):
     attrs = field.source_attrs
-    if isinstance(field, RelatedField) or not attrs or (len(attrs) > 1 and not field.allow_null):
+    if isinstance(field, SlugRelatedField) and len(attrs) == 1:
+        # the related row's slug, read as DRF's representation reads it from the related object
+        return _walker((*attrs, *field.slug_field.split("__")))
+    if (
+        isinstance(field, (RelatedField, ManyRelatedField))
+        or not attrs
+        or (len(attrs) > 1 and not field.allow_null)
+    ):
         return partial(_drf_attribute, field)  # a missing link may mean "leave the key out"
-    return partial(_walk, tuple(attrs))
+    return _walker(tuple(attrs))
+
+
+def _walker(attrs):
+    return partial(_walk, attrs, "__".join(attrs))
+
+
+def _representer(field):
+    if isinstance(field, SlugRelatedField):
+        return _same  # the reader already read the slug
+    if isinstance(field, serializers.DateTimeField):
+        output = getattr(field, "format", api_settings.DATETIME_FORMAT)
+        zone = field.timezone if hasattr(field, "timezone") else field.default_timezone()
+        if output is not None and output.lower() == ISO_8601 and zone is not None:
+            # DRF looks the current time zone up for every value; it is the same for every row
+            return partial(_iso_datetime, zone, field.to_representation)
+    return field.to_representation
+
+
+def _same(value):
+    return value
+
+
+def _iso_datetime(zone, represent, value):
+    """DRF's ISO 8601 representation of an aware datetime in ``zone``; anything else is DRF's."""
+    if isinstance(value, datetime) and value.utcoffset() is not None:
+        try:
+            text = value.astimezone(zone).isoformat()
+        except OverflowError:
+            return represent(value)
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+    return represent(value)
 
 
 def _drf_attribute(field, instance):
@@ -53,8 +97,11 @@ def _drf_attribute(field, instance):
     return value.pk if isinstance(value, PKOnlyObject) and value.pk is None else value
 
 
-def _walk(attrs, instance):
-    """DRF's attribute walk for a nullable field: a missing link is None."""
+def _walk(attrs, key, instance):
+    """DRF's attribute walk for a nullable field: a missing link is None. A row read with
+    ``values()`` holds the value under ``key``, a related column's as ``a__b``."""
+    if type(instance) is dict and key in instance:
+        return instance[key]
     for attr in attrs:
         if instance is None:
             return None
