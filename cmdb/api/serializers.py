@@ -16,7 +16,9 @@ class ConfigurationItemSerializer(FastRead, serializers.ModelSerializer):
         help_text="Location code, e.g. `dc-north`.",
     )
     location_name = serializers.CharField(source="location.name", read_only=True, allow_null=True)
-    hardware_model_name = serializers.SerializerMethodField()
+    hardware_model_name = serializers.CharField(
+        source="hardware_model", read_only=True, allow_null=True
+    )
     ci_class = serializers.CharField(read_only=True, help_text="hardware, software or service.")
     attributes = serializers.JSONField(
         required=False,
@@ -47,9 +49,6 @@ class ConfigurationItemSerializer(FastRead, serializers.ModelSerializer):
         read_only_fields = ["created_at", "updated_at"]
         # Identifier uniqueness (case-insensitive) is checked by the service, naming the field.
         validators = []
-
-    def get_hardware_model_name(self, ci) -> str | None:
-        return str(ci.hardware_model) if ci.hardware_model_id else None
 
     def validate_attributes(self, value):
         if value is None:

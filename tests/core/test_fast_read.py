@@ -7,9 +7,11 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from cmdb.api.serializers import ConfigurationItemSerializer
+from cmdb.models import ConfigurationItem
 from cmdb.selectors import ci_list
-from releasemgmt.core.api.serializers import FastRead
+from releasemgmt.core.api.serializers import FastRead, _fields_of_class
 from releases.api.serializers import ReleaseListSerializer
+from releases.models import Release
 from releases.selectors import attach_figures, release_list, release_list_rows
 from tests.factories import (
     ChangeRequestFactory,
@@ -61,3 +63,57 @@ def test_ci_rows_match_drf(monkeypatch):
     fast = ConfigurationItemSerializer(rows, many=True).data
     assert fast == drf_own(ConfigurationItemSerializer, rows, monkeypatch)
     assert any(row["location_name"] is None for row in fast)
+
+
+class _UnitBrief(FastRead, serializers.ModelSerializer):
+    class Meta:
+        model = ConfigurationItem
+        fields = ["id", "identifier", "location", "created_at"]
+
+
+class _Links(FastRead, serializers.ModelSerializer):
+    """Related fields on one link and on two, and a nested serializer."""
+
+    owner = serializers.PrimaryKeyRelatedField(read_only=True)
+    unit_location = serializers.SlugRelatedField(
+        source="release_unit.location", slug_field="code", read_only=True
+    )
+    unit_location_id = serializers.PrimaryKeyRelatedField(
+        source="release_unit.location", read_only=True
+    )
+    release_unit = _UnitBrief(read_only=True)
+
+    class Meta:
+        model = Release
+        fields = ["id", "owner", "unit_location", "unit_location_id", "release_unit"]
+
+
+class _AsksContext(FastRead, serializers.ModelSerializer):
+    asked_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Release
+        fields = ["id", "asked_by"]
+
+    def get_asked_by(self, release) -> str:
+        return self.context["who"]
+
+
+def test_related_fields_on_two_links_and_nested_rows_match_drf(monkeypatch):
+    located = ConfigurationItemFactory(location=LocationFactory())
+    ReleaseFactory(owner=UserFactory(), release_unit=located)
+    ReleaseFactory(owner=None, release_unit=ConfigurationItemFactory(location=None))
+    rows = list(Release.objects.select_related("release_unit__location"))
+    with timezone.override("Asia/Kolkata"):
+        fast = _Links(rows, many=True).data
+        assert fast == drf_own(_Links, rows, monkeypatch)
+    assert {row["unit_location"] for row in fast} == {None, located.location.code}
+
+
+def test_fields_that_read_the_context_are_built_per_serializer():
+    ReleaseFactory()
+    rows = list(Release.objects.all())
+    assert _fields_of_class(_Links) is not None  # shared: DRF's own fields, nested alike
+    assert _fields_of_class(_AsksContext) is None
+    assert _AsksContext(rows, many=True, context={"who": "a"}).data[0]["asked_by"] == "a"
+    assert _AsksContext(rows, many=True, context={"who": "b"}).data[0]["asked_by"] == "b"

@@ -1,12 +1,22 @@
-import inspect
 from collections.abc import Mapping
 from datetime import datetime
-from functools import partial
+from functools import cache, partial
+from types import FunctionType, MethodType
 
+from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
+from django.db.models import Manager
+from django.utils import timezone
 from rest_framework import ISO_8601, serializers
-from rest_framework.fields import SkipField
-from rest_framework.relations import ManyRelatedField, PKOnlyObject, RelatedField, SlugRelatedField
+from rest_framework.fields import HiddenField, SkipField
+from rest_framework.relations import (
+    HyperlinkedRelatedField,
+    ManyRelatedField,
+    PKOnlyObject,
+    PrimaryKeyRelatedField,
+    RelatedField,
+    SlugRelatedField,
+)
 from rest_framework.settings import api_settings
 
 from releasemgmt.core.models import AuditEvent
@@ -22,36 +32,93 @@ class FastRead:
 
     A row may also be a dict read with ``values()`` (no model instance built): a field reads the
     key its source names, a related one the joined column (``release_unit__identifier`` for a
-    ``SlugRelatedField`` on ``release_unit``), so one serializer formats both."""
+    ``SlugRelatedField`` on ``release_unit``), so one serializer formats both.
+
+    A serializer whose fields cannot depend on its context (DRF's own field types, nested
+    ``FastRead`` serializers of the same kind, no method fields, no hook overridden) builds its
+    fields once per class: DRF would build them again for every request."""
 
     def to_representation(self, instance):
-        plan = self._read_plan()
-        ret = {}
-        for name, read, represent in plan:
-            try:
-                value = read(instance)
-            except SkipField:
-                continue
-            ret[name] = None if value is None else represent(value)
-        return ret
+        return _represent(self._read_plan(), instance)
 
     def _read_plan(self):
-        # Built from this instance's bound fields; kept per instance (a ListSerializer's child is
-        # one instance for every row), since fields can depend on the serializer's context.
+        # Kept per instance (a ListSerializer's child is one instance for every row): the time
+        # zone a datetime is shown in is the one current when the plan is made.
         plan = self.__dict__.get("_fast_read_plan")
         if plan is None:
-            plan = self.__dict__["_fast_read_plan"] = [
-                (field.field_name, _reader(field), _representer(field))
-                for field in self._readable_fields
-            ]
+            zone = timezone.get_current_timezone() if settings.USE_TZ else None
+            plan = self.__dict__["_fast_read_plan"] = _plan(self, zone)
         return plan
+
+
+def _represent(plan, instance):
+    ret = {}
+    for name, read, represent in plan:
+        try:
+            value = read(instance)
+        except SkipField:
+            continue
+        ret[name] = None if value is None else represent(value)
+    return ret
+
+
+def _represent_many(plan, data):
+    # DRF's ListSerializer.to_representation, each item by the child's plan
+    rows = data.all() if isinstance(data, Manager) else data
+    return [_represent(plan, row) for row in rows]
+
+
+def _plan(serializer, zone):
+    fields = _fields_of_class(type(serializer))
+    if fields is None:
+        fields = serializer._readable_fields
+    return [(field.field_name, _reader(field), _representer(field, zone)) for field in fields]
+
+
+# What a serializer may override and still have fields that are the same for every instance.
+_FIELD_HOOKS = frozenset(
+    {"__init__", "get_fields", "get_field_names", "build_field", "fields", "to_representation"}
+)
+
+
+@cache
+def _fields_of_class(serializer_class):
+    """The readable fields of ``serializer_class``, bound once, when they cannot depend on an
+    instance's context; else None (built per instance, as DRF does)."""
+    for klass in serializer_class.__mro__:
+        if klass.__module__.startswith("rest_framework.") or klass in (FastRead, object):
+            continue
+        if _FIELD_HOOKS & vars(klass).keys():
+            return None
+    fields = list(serializer_class()._readable_fields)
+    return fields if all(map(_context_free, fields)) else None
+
+
+def _context_free(field) -> bool:
+    if isinstance(field, serializers.ListSerializer):
+        field = field.child
+    if isinstance(field, FastRead):
+        return _fields_of_class(type(field)) is not None
+    if isinstance(field, ManyRelatedField):
+        field = field.child_relation
+    return type(field).__module__.startswith("rest_framework.") and not isinstance(
+        field,
+        (
+            serializers.BaseSerializer,
+            serializers.SerializerMethodField,
+            HiddenField,
+            HyperlinkedRelatedField,
+        ),
+    )
 
 
 def _reader(field):
     attrs = field.source_attrs
-    if isinstance(field, SlugRelatedField) and len(attrs) == 1:
-        # the related row's slug, read as DRF's representation reads it from the related object
-        return _walker((*attrs, *field.slug_field.split("__")))
+    if _reads_value(field):
+        if isinstance(field, SlugRelatedField):
+            # the related row's slug, read as DRF's representation reads it from the related row
+            return _walker((*attrs, *field.slug_field.split("__")))
+        return partial(_primary_key, attrs[0])
     if (
         isinstance(field, (RelatedField, ManyRelatedField))
         or not attrs
@@ -61,16 +128,29 @@ def _reader(field):
     return _walker(tuple(attrs))
 
 
+def _reads_value(field) -> bool:
+    """A related field on one link whose reader reads the value shown (the slug, the id)."""
+    if len(field.source_attrs) != 1:
+        return False
+    return isinstance(field, SlugRelatedField) or (
+        isinstance(field, PrimaryKeyRelatedField) and field.pk_field is None
+    )
+
+
 def _walker(attrs):
     return partial(_walk, attrs, "__".join(attrs))
 
 
-def _representer(field):
-    if isinstance(field, SlugRelatedField):
-        return _same  # the reader already read the slug
+def _representer(field, zone):
+    if isinstance(field, serializers.ListSerializer) and isinstance(field.child, FastRead):
+        return partial(_represent_many, _plan(field.child, zone))
+    if isinstance(field, FastRead):
+        return partial(_represent, _plan(field, zone))
+    if _reads_value(field):
+        return _same  # the reader already read the slug or the id
     if isinstance(field, serializers.DateTimeField):
         output = getattr(field, "format", api_settings.DATETIME_FORMAT)
-        zone = field.timezone if hasattr(field, "timezone") else field.default_timezone()
+        zone = getattr(field, "timezone", zone)
         if output is not None and output.lower() == ISO_8601 and zone is not None:
             # DRF looks the current time zone up for every value; it is the same for every row
             return partial(_iso_datetime, zone, field.to_representation)
@@ -106,12 +186,20 @@ def _walk(attrs, key, instance):
         if instance is None:
             return None
         try:
-            instance = instance[attr] if isinstance(instance, Mapping) else getattr(instance, attr)
+            if type(instance) is dict or isinstance(instance, Mapping):
+                instance = instance[attr]
+            else:
+                instance = getattr(instance, attr)
         except ObjectDoesNotExist:
             return None
-        if inspect.ismethod(instance) or inspect.isfunction(instance):
+        if callable(instance) and isinstance(instance, (MethodType, FunctionType)):
             instance = instance()
     return instance
+
+
+def _primary_key(name, instance):
+    """What DRF's ``PrimaryKeyRelatedField`` shows: the related row's id, read from the row."""
+    return instance[name] if type(instance) is dict else instance.serializable_value(name)
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
