@@ -6,7 +6,6 @@ from functools import lru_cache
 from django import template
 from django.contrib.staticfiles import finders
 from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
@@ -118,7 +117,7 @@ def window(start, end, short=False) -> str:
         return f"{'from' if start else 'until'} {when_text(start or end)}"
     start, end = timezone.localtime(start), timezone.localtime(end)
     if start.date() == end.date():
-        return f"{when_text(start)} – {date_format(end, 'H:i')}"
+        return f"{when_text(start)} – {end.hour:02d}:{end.minute:02d}"  # the format's H:i
     return f"{when_text(start)} – {when_text(end)}"
 
 

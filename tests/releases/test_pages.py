@@ -159,6 +159,7 @@ def _many_releases(count: int, owner) -> None:
             release=release, kind="software", software_version=SoftwareVersionFactory()
         )
         ReleaseTarget.objects.create(release=release, ci=target)
+        Release.objects.filter(pk=release.pk).update(count_targets=1)  # kept with the targets
 
 
 def _queries(client, url) -> int:

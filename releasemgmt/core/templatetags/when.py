@@ -3,9 +3,11 @@
 ``TEMPLATES`` in settings), so no page formats a date by hand."""
 
 import datetime
+from functools import lru_cache
 
 from django import template
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.dates import MONTHS_3
 from django.utils.formats import date_format
 from django.utils.html import format_html
 
@@ -25,11 +27,23 @@ def when_text(value, seconds: bool = False, zone: bool = False) -> str:
     if isinstance(value, datetime.datetime):
         if timezone.is_aware(value):
             value = timezone.localtime(value)
-        text = date_format(value, WITH_SECONDS if seconds else DATETIME_FORMAT)
+        # DATETIME_FORMAT (or WITH_SECONDS) written directly: a list page shows a hundred of
+        # them, and Django's formatter looks the language up for every letter of the format
+        month = _month_names(translation.get_language())[value.month]
+        text = f"{value.day} {month} {value.year} {value.hour:02d}:{value.minute:02d}"
+        if seconds:
+            text = f"{text}:{value.second:02d}"
         return f"{text} {value.tzname()}" if zone and value.tzname() else text
     if isinstance(value, datetime.date):
         return date_format(value, DATE_FORMAT)
     return str(value)
+
+
+@lru_cache(maxsize=16)
+def _month_names(language: str) -> dict[int, str]:
+    """What the format's ``M`` gives for each month in ``language`` (``Jan`` … ``Dec``)."""
+    with translation.override(language):
+        return {month: str(MONTHS_3[month]).title() for month in MONTHS_3}
 
 
 def _element(value, text: str):
