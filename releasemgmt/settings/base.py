@@ -104,12 +104,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.integer("DJANGO_CONN_MAX_AGE", 60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # Parameters bound by the server: psycopg then prepares a statement the connection has run
-    # five times, and PostgreSQL stops planning the list and token queries on every request.
-    # Off for a pooler in transaction mode (PgBouncer), which cannot keep prepared statements.
-    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env.boolean(
-        "DJANGO_DB_SERVER_SIDE_BINDING", True
-    )
+    # Parameters bound by the server, and a statement the connection has run five times
+    # prepared: PostgreSQL stops planning the list and token queries on every request. Off for
+    # a pooler in transaction mode (PgBouncer), which cannot keep prepared statements.
+    if env.boolean("DJANGO_DB_PREPARED_STATEMENTS", True):
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            server_side_binding=True, prepare_threshold=5
+        )
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USING_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
