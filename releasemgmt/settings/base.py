@@ -105,12 +105,14 @@ else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.integer("DJANGO_CONN_MAX_AGE", 60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # Parameters bound by the server, and a statement the connection has run five times
-    # prepared: PostgreSQL stops planning the list and token queries on every request. Off for
-    # a pooler in transaction mode (PgBouncer), which cannot keep prepared statements.
+    # prepared: PostgreSQL stops parsing and planning a list's query on every request. A
+    # statement with parameters (a search, a filter) is still planned for its values each time
+    # (force_custom_plan): a plan made for any value can walk a whole index for a rare one. Off
+    # for a pooler in transaction mode (PgBouncer), which cannot keep prepared statements.
     if env.boolean("DJANGO_DB_PREPARED_STATEMENTS", True):
-        DATABASES["default"].setdefault("OPTIONS", {}).update(
-            server_side_binding=True, prepare_threshold=5
-        )
+        options = DATABASES["default"].setdefault("OPTIONS", {})
+        options.update(server_side_binding=True, prepare_threshold=5)
+        options["options"] = f"{options.get('options', '')} -c plan_cache_mode=force_custom_plan"
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USING_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"

@@ -2,7 +2,7 @@
 stores once and leaves the transaction usable on a repeat."""
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from releasemgmt.core.db import CompiledQuery, insert_once
 from releases.webhooks.models import WebhookDelivery, WebhookSecret
@@ -45,3 +45,14 @@ def test_insert_once_stores_then_refuses_a_repeat_and_the_transaction_goes_on():
         assert WebhookDelivery.objects.filter(source=source).count() == 1
     stored = WebhookDelivery.objects.get(pk=first.pk)
     assert stored.received_at is not None and stored.status == first.status
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_postgres_prepares_repeated_statements_but_plans_each_search_for_its_values():
+    # A plan made once for any value of a search can walk a whole index for a rare one.
+    assert connection.settings_dict["OPTIONS"]["server_side_binding"] is True
+    assert connection.settings_dict["OPTIONS"]["prepare_threshold"] == 5
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW plan_cache_mode")
+        assert cursor.fetchone()[0] == "force_custom_plan"
