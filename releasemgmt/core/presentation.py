@@ -7,6 +7,7 @@ Templates beside it: ``core/partials/_pagination.html`` (the pager under every l
 template of ``releasemgmt.core.forms.FormRenderer``) and ``core/partials/_form_errors.html``."""
 
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 
 
 def paginate(request, queryset, *, per_page: int, sizes: tuple[int, ...] = (), count=None) -> dict:
@@ -27,7 +28,20 @@ def paginate(request, queryset, *, per_page: int, sizes: tuple[int, ...] = (), c
     if count is not None:
         paginator.__dict__["count"] = count  # the cached_property, filled without a query
     page = paginator.get_page(request.GET.get("page"))
+    if page.number > 1 and isinstance(page.object_list, QuerySet):
+        page.object_list = _rows_after_offset(page.object_list)
     return {"page": page, "page_size": size, "page_sizes": sizes}
+
+
+def _rows_after_offset(rows: QuerySet) -> list:
+    """The rows of a page further down a list: their ids first (the skipped rows are read from
+    the sort's index and never joined), then the rows of those ids alone, with their joins and
+    prefetches, in the list's order."""
+    ids = list(rows.values_list("pk", flat=True))
+    unsliced = rows._chain()
+    unsliced.query.clear_limits()
+    by_id = {row.pk: row for row in unsliced.filter(pk__in=ids)}
+    return [by_id[pk] for pk in ids if pk in by_id]
 
 
 def htmx_swap(request) -> bool:

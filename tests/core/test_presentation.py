@@ -59,3 +59,25 @@ def test_error_text_flattens_a_field_dict_with_or_without_the_field_names():
 
     assert error_text(error) == "Too few. Old. Gone."
     assert error_text(error, with_fields=True) == "seats: Too few. items: Old. items: Gone."
+
+
+@pytest.mark.parametrize("page", ["2", "3", "4"])
+@pytest.mark.parametrize("order", [("-created_at", "-id"), ("title", "id"), ("-state", "id")])
+def test_a_page_further_down_has_the_rows_and_order_of_the_plain_slice(page, order):
+    from releases.models import Release
+    from releases.selectors import release_list
+    from tests.factories import ChangeRequestFactory, ReleaseFactory
+
+    for n in range(11):
+        release = ReleaseFactory(title=f"release {n % 4}", state=["planned", "requested"][n % 2])
+        release.change_requests.add(ChangeRequestFactory())
+    queryset = release_list().order_by(*order)
+    request = RequestFactory().get("/", {"page": page})
+
+    rows = paginate(request, queryset, per_page=3)["page"].object_list
+
+    start = (min(int(page), 4) - 1) * 3
+    assert [r.pk for r in rows] == [
+        r.pk for r in Release.objects.order_by(*order)[start : start + 3]
+    ]
+    assert all(len(r.change_list) == 1 for r in rows)  # the list's prefetches still apply
