@@ -15,7 +15,6 @@ from django.db.models import (
     QuerySet,
     Subquery,
 )
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from releasemgmt.core.sql import JsonRows
@@ -117,9 +116,11 @@ def attach_figures(releases) -> None:
 
 
 def _item_count():
+    # COUNT(*) without a GROUP BY: always one row, 0 for none. No COALESCE: its 0 would be a
+    # parameter, and a statement with parameters is planned again on every run (settings).
     items = ReleaseItem.objects.filter(release_id=OuterRef("pk")).order_by()
     items = items.annotate(n=Func(template="COUNT(*)", output_field=IntegerField())).values("n")
-    return Coalesce(Subquery(items), 0)
+    return Subquery(items)
 
 
 def _last_report():

@@ -5,7 +5,7 @@ from types import FunctionType, MethodType
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import Manager
+from django.db.models.manager import BaseManager
 from django.utils import timezone
 from rest_framework import ISO_8601, serializers
 from rest_framework.fields import HiddenField, SkipField
@@ -64,7 +64,7 @@ def _represent(plan, instance):
 
 def _represent_many(plan, data):
     # DRF's ListSerializer.to_representation, each item by the child's plan
-    rows = data.all() if isinstance(data, Manager) else data
+    rows = data.all() if isinstance(data, BaseManager) else data
     return [_represent(plan, row) for row in rows]
 
 
@@ -106,6 +106,7 @@ def _context_free(field) -> bool:
         (
             serializers.BaseSerializer,
             serializers.SerializerMethodField,
+            serializers.FileField,  # an absolute URL from the request in the context
             HiddenField,
             HyperlinkedRelatedField,
         ),
