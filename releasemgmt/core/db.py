@@ -9,7 +9,10 @@ statement itself.
   statement, where a refused plain insert needs a savepoint around it to keep a transaction
   usable (PostgreSQL, SQLite ≥ 3.35; an older SQLite gets the savepoint).
 
-Both are built from the models' metadata: a new field is read and written without a change here."""
+Both are built from the models' metadata: a new field is read and written without a change here.
+
+- ``reuse_plans``: inside one transaction of such statements, let PostgreSQL keep one plan for
+  each (a connection plans a statement with parameters on every run; see the settings)."""
 
 import threading
 from collections.abc import Callable
@@ -114,3 +117,20 @@ def _insert_statement(model, constraint: str, db: str) -> str:
         f" VALUES ({', '.join(['%s'] * len(fields))})"
         f" ON CONFLICT ({conflict}) DO NOTHING RETURNING {quote(opts.pk.column)}"
     )
+
+
+def reuse_plans(using: str = "default") -> None:
+    """In the current transaction, let PostgreSQL reuse a prepared statement's plan
+    (``plan_cache_mode = auto`` until the transaction ends). For transactions of fixed key
+    lookups and writes (an agent's report), where one plan fits every value; the connection
+    otherwise plans a statement with parameters for its values each time, which a search
+    needs. Nothing on SQLite or without prepared statements."""
+    connection = connections[using]
+    if connection.vendor != "postgresql" or "plan_cache_mode" not in str(
+        connection.settings_dict.get("OPTIONS", {}).get("options", "")
+    ):
+        return
+    if not connection.in_atomic_block:
+        raise RuntimeError("reuse_plans() applies to a transaction: call it inside atomic()")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL plan_cache_mode = auto")

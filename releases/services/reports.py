@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from cmdb.choices import ErrorKind, ErrorSource
 from cmdb.services.discrepancies import discrepancy_record
-from releasemgmt.core.db import insert_once
+from releasemgmt.core.db import insert_once, reuse_plans
 from releasemgmt.core.exceptions import (
     DomainConflict,
     DomainNotFound,
@@ -118,6 +118,7 @@ def _report(
     release first and then the target — the order of every path that moves targets while
     holding the release (approving a back-out, scheduling), so they never wait on each other."""
     with transaction.atomic():
+        reuse_plans()  # the same statements for every report: one plan each
         release = None
         if not quick:
             release_id = (

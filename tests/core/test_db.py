@@ -56,3 +56,21 @@ def test_postgres_prepares_repeated_statements_but_plans_each_search_for_its_val
     with connection.cursor() as cursor:
         cursor.execute("SHOW plan_cache_mode")
         assert cursor.fetchone()[0] == "force_custom_plan"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_plans_are_reused_inside_the_transaction_that_asks_only():
+    from releasemgmt.core.db import reuse_plans
+
+    def mode():
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW plan_cache_mode")
+            return cursor.fetchone()[0]
+
+    with transaction.atomic():
+        reuse_plans()
+        assert mode() == "auto"
+    assert mode() == "force_custom_plan"  # SET LOCAL: gone with the transaction
+    with pytest.raises(RuntimeError):
+        reuse_plans()  # outside a transaction it would last for the connection
