@@ -126,9 +126,8 @@ def reuse_plans(using: str = "default") -> None:
     otherwise plans a statement with parameters for its values each time, which a search
     needs. Nothing on SQLite or without prepared statements."""
     connection = connections[using]
-    if connection.vendor != "postgresql" or "plan_cache_mode" not in str(
-        connection.settings_dict.get("OPTIONS", {}).get("options", "")
-    ):
+    prepared = connection.settings_dict.get("OPTIONS", {}).get("prepare_threshold") is not None
+    if connection.vendor != "postgresql" or not prepared:
         return
     if not connection.in_atomic_block:
         raise RuntimeError("reuse_plans() applies to a transaction: call it inside atomic()")

@@ -29,18 +29,16 @@ def paginate(request, queryset, *, per_page: int, sizes: tuple[int, ...] = (), c
         paginator.__dict__["count"] = count  # the cached_property, filled without a query
     page = paginator.get_page(request.GET.get("page"))
     if page.number > 1 and isinstance(page.object_list, QuerySet):
-        page.object_list = _rows_after_offset(page.object_list)
+        page.object_list = _rows_after_offset(page.object_list, paginator.object_list)
     return {"page": page, "page_size": size, "page_sizes": sizes}
 
 
-def _rows_after_offset(rows: QuerySet) -> list:
+def _rows_after_offset(page_rows: QuerySet, rows: QuerySet) -> list:
     """The rows of a page further down a list: their ids first (the skipped rows are read from
     the sort's index and never joined), then the rows of those ids alone, with their joins and
     prefetches, in the list's order."""
-    ids = list(rows.values_list("pk", flat=True))
-    unsliced = rows._chain()
-    unsliced.query.clear_limits()
-    by_id = {row.pk: row for row in unsliced.filter(pk__in=ids)}
+    ids = list(page_rows.values_list("pk", flat=True))
+    by_id = rows.in_bulk(ids)
     return [by_id[pk] for pk in ids if pk in by_id]
 
 
