@@ -81,3 +81,28 @@ def test_a_page_further_down_has_the_rows_and_order_of_the_plain_slice(page, ord
         r.pk for r in Release.objects.order_by(*order)[start : start + 3]
     ]
     assert all(len(r.change_list) == 1 for r in rows)  # the list's prefetches still apply
+
+
+def test_a_page_further_down_costs_the_same_queries_whatever_the_rows(
+    django_assert_num_queries,
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from releases.selectors import release_list
+    from tests.factories import ChangeRequestFactory, ReleaseFactory
+
+    def add(count):
+        for release in ReleaseFactory.create_batch(count):
+            release.change_requests.add(ChangeRequestFactory())
+
+    def page_two():
+        request = RequestFactory().get("/", {"page": "2"})
+        return list(paginate(request, release_list(), per_page=5)["page"].object_list)
+
+    add(10)
+    with CaptureQueriesContext(connection) as few:
+        assert len(page_two()) == 5
+    add(40)
+    with django_assert_num_queries(len(few)):  # the ids, the rows, their changes, the count
+        assert len(page_two()) == 5
