@@ -121,7 +121,7 @@ REDIS_URL = env.redis_url("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "releasemgmt.core.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "releasemgmt",
         }

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db
 
 REDIS_AT_A_DEAD_PORT = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "releasemgmt.core.cache.RedisCache",
         "LOCATION": "redis://127.0.0.1:1/0",
     }
 }
