@@ -89,18 +89,31 @@ def insert_once(instance: Model, constraint: str) -> bool:
         except IntegrityError:
             return False
         return True
+    with connection.cursor() as cursor:
+        cursor.execute(*insert_once_statement(instance, constraint, db))
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    inserted(instance, row[0], db)
+    return True
+
+
+def insert_once_statement(instance: Model, constraint: str, db: str) -> tuple[str, list]:
+    """``insert_once``'s statement and its parameters, to run as part of a larger one (a
+    ``WITH`` clause on PostgreSQL): it returns the new row's id, or no row for a repeat. Once the
+    id is known, ``inserted`` marks the instance stored."""
+    model, connection = type(instance), connections[db]
     fields = [field for field in model._meta.concrete_fields if not field.primary_key]
     values = [
         field.get_db_prep_save(field.pre_save(instance, add=True), connection) for field in fields
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_statement(model, constraint, db), values)
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    instance.pk = row[0]
+    return _insert_statement(model, constraint, db), values
+
+
+def inserted(instance: Model, pk, db: str) -> None:
+    """Mark ``instance`` as the stored row ``pk`` (what ``save()`` does after its INSERT)."""
+    instance.pk = pk
     instance._state.adding, instance._state.db = False, db
-    return True
 
 
 @cache

@@ -293,20 +293,27 @@ def counters_move(release_id: int, counters: dict, *, states) -> dict | None:
     """Move the release's counters and read them back in one statement — only while the release
     is in one of ``states`` (else None). The statement takes the release's row lock, held from
     here to the commit that follows, and sees every report committed before it."""
+    with connection.cursor() as cursor:
+        cursor.execute(*counters_statement(release_id, counters, states=states))
+        row = cursor.fetchone()
+    return dict(zip(PROGRESS_FIELDS, row, strict=True)) if row else None
+
+
+def counters_statement(release_id: int, counters: dict, *, states, guard: str = "") -> tuple:
+    """``counters_move``'s UPDATE … RETURNING ``PROGRESS_FIELDS`` and its parameters; ``guard``:
+    SQL added to its condition by a caller that runs it inside a larger statement."""
     quote = connection.ops.quote_name
     assignments = [f"{quote(name)} = {quote(name)} + %s" for name in counters] or [
         f"{quote('count_targets')} = {quote('count_targets')}"  # still lock, still check
     ]
-    # only quoted names from this module are formatted in; the values are parameters
+    # only quoted names from this module (and the caller's guard) are formatted in; the values
+    # are parameters
     sql = (
         f"UPDATE {quote(Release._meta.db_table)} SET {', '.join(assignments)}"  # noqa: S608
         f" WHERE {quote('id')} = %s AND {quote('state')} IN ({', '.join(['%s'] * len(states))})"
-        f" RETURNING {', '.join(quote(name) for name in PROGRESS_FIELDS)}"
+        f"{guard} RETURNING {', '.join(quote(name) for name in PROGRESS_FIELDS)}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*counters.values(), release_id, *states])
-        row = cursor.fetchone()
-    return dict(zip(PROGRESS_FIELDS, row, strict=True)) if row else None
+    return sql, [*counters.values(), release_id, *states]
 
 
 def counters_bump(release: Release, **counters) -> None:

@@ -144,11 +144,17 @@ def _report(
         if quick:
             if not _acts_on(target.release, target, kind):
                 raise _ReleaseMoved
-            first = _store(report)
+            at_once = kind in _STAGES and report_rows.writes_at_once()
+            if at_once:
+                first = _act_quickly(target, report, now, store=True)
+            else:
+                first = _store(report)
+                if first is None:
+                    _act_quickly(target, report, now)
             if first is not None:
-                first.target = target
+                # a repeat: ``at_once`` moved the target in memory before the statement found it
+                first.target = report_rows.target_locked(target_id) if at_once else target
                 return first, False
-            _act_quickly(target, report, now)
             return report, True
         target.release = release  # the caller shows the target with its release
         report.acted = _acts_on(release, target, kind)
@@ -167,8 +173,13 @@ def _report(
 def _store(report: DeploymentReport) -> DeploymentReport | None:
     """Insert the report, or return the first one with its ``report_id`` (unique per target and
     kind) — no second effect. The target is locked, so this is exact."""
-    if insert_once(report, "releases_report_unique_id"):
+    if insert_once(report, report_rows.REPORT_UNIQUE):
         return None
+    return _first(report)
+
+
+def _first(report: DeploymentReport) -> DeploymentReport:
+    """The report stored first with this one's ``report_id``."""
     return DeploymentReport.objects.get(
         target=report.target_id, kind=report.kind, report_id=report.report_id
     )
@@ -194,17 +205,32 @@ def _acts_on(release: Release, target: ReleaseTarget, kind: str) -> bool:
     return True
 
 
-def _act_quickly(target: ReleaseTarget, report: DeploymentReport, now) -> None:
-    """The common case: everything but the counters first, the release's lock last."""
+def _act_quickly(
+    target: ReleaseTarget, report: DeploymentReport, now, *, store: bool = False
+) -> DeploymentReport | None:
+    """The common case: everything but the counters first, the release's lock last.
+
+    ``store`` (a distribution or installation report, on PostgreSQL): the report is not stored
+    yet, and storing it, moving the target and moving the counters are one statement; returns the
+    first report when this one is a repeat (then nothing was written)."""
     release = target.release  # read without its lock, only the fields below
-    counters = _target_change(release, target, report, now)
+    if store:
+        names, counters = _target_moves(release, target, report, now)
+    else:
+        counters = _target_change(release, target, report, now)
     # Only a new failure or an ended window can make a declared condition true: after a success
     # the conditions hold exactly as they did, so they are not read (most reports are successes).
     if _may_meet_a_condition(release, counters, now):
         conditions = list(release.failure_conditions.all())  # frozen with the plan
     else:
         conditions = ()
-    progress = installation.counters_move(release.pk, counters, states=ACTING_STATES[report.kind])
+    states = ACTING_STATES[report.kind]
+    if store:
+        stored, progress = report_rows.report_write(report, target, names, counters, states=states)
+        if not stored:
+            return _first(report)
+    else:
+        progress = installation.counters_move(release.pk, counters, states=states)
     if progress is None:
         raise _ReleaseMoved
     state = progress.pop("state")
@@ -216,6 +242,7 @@ def _act_quickly(target: ReleaseTarget, report: DeploymentReport, now) -> None:
         due = _due(target.release, report.kind, now, conditions=conditions)
         if due:
             _decide(target.release, due, now)
+    return None
 
 
 def _may_meet_a_condition(release: Release, counters: dict, now) -> bool:
@@ -327,6 +354,16 @@ def _stage_change(stage: _Stage, target: ReleaseTarget, status: str, now) -> dic
 
 def _target_change(release: Release, target: ReleaseTarget, report: DeploymentReport, now) -> dict:
     """Move the target for the report and save it; return how the release's counters move."""
+    names, counters = _target_moves(release, target, report, now)
+    report_rows.target_write(target, names)
+    return counters
+
+
+def _target_moves(
+    release: Release, target: ReleaseTarget, report: DeploymentReport, now
+) -> tuple[list[str], dict]:
+    """Move the target for the report in memory; return the fields to write and how the
+    release's counters move."""
     target.last_report_at, target.detail = now, report.detail
     status = report.status
     counters = {}
@@ -352,8 +389,7 @@ def _target_change(release: Release, target: ReleaseTarget, report: DeploymentRe
                 fingerprint=f"backout_failed:{release.number}:ci={target.ci_id}",
             )
         fields = ["installation_state", "backed_out_at"]
-    report_rows.target_write(target, [*fields, "last_report_at", "detail"])
-    return counters
+    return [*fields, "last_report_at", "detail"], counters
 
 
 def _due(release: Release, kind: str, now, *, conditions=None) -> tuple[str, str] | None:
