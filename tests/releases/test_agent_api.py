@@ -72,6 +72,31 @@ def test_reports_are_idempotent_on_report_id(integration):
     assert release.count_installed == 1
 
 
+def test_a_repeat_with_another_status_changes_nothing_and_shows_the_target_as_stored(integration):
+    # given: a target whose installation succeeded, reported once
+    release = make_release(targets=3, threshold=50)
+    target = release.targets.order_by("pk").first()
+    ReleaseTarget.objects.filter(pk=target.pk).update(installation_state=IS.RUNNING)
+    client = client_for(integration)
+    url = f"/api/v1/release-targets/{target.pk}/installation/"
+    client.post(url, {"status": "succeeded", "detail": "ok", "report_id": "r-1"}, format="json")
+
+    # when: the same report_id comes again saying the opposite
+    again = client.post(
+        url, {"status": "failed", "detail": "boom", "report_id": "r-1"}, format="json"
+    )
+
+    # then: it is the first report, and neither the target nor the counters moved
+    assert again.status_code == 200
+    assert again.json()["duplicate"] is True
+    shown = again.json()["target"]
+    assert (shown["installation_state"], shown["detail"]) == (IS.SUCCEEDED, "ok")
+    target.refresh_from_db()
+    assert (target.installation_state, target.detail) == (IS.SUCCEEDED, "ok")
+    release.refresh_from_db()
+    assert (release.count_installed, release.count_install_failed) == (1, 0)
+
+
 def test_a_report_answers_with_the_target_as_the_target_list_shows_it(integration, role_user):
     # given: a running target with its timestamps set
     release = make_release(targets=2, threshold=90)
