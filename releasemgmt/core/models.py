@@ -25,7 +25,11 @@ class AuditEvent(models.Model):
     # Kept as text so the trail survives the user's deletion and names the system when no user acted.
     actor_name = models.CharField(max_length=150)
     action = models.CharField(max_length=100, db_index=True)
-    content_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.SET_NULL)
+    # no index of its own: it leads the (content type, object id, time) index, and every
+    # audited write inserts a row here
+    content_type = models.ForeignKey(
+        ContentType, null=True, blank=True, on_delete=models.SET_NULL, db_index=False
+    )
     object_id = models.CharField(max_length=64, blank=True)
     object_repr = models.CharField(max_length=200, blank=True)
     target = GenericForeignKey("content_type", "object_id")

@@ -77,8 +77,9 @@ class DeploymentReport(models.Model):
     """One result reported for a target. ``report_id`` makes a repeated report harmless;
     ``acted`` is false for a report recorded but not acted on (the release had halted)."""
 
+    # No index of its own: it leads the unique (target, kind, report_id) index.
     target = models.ForeignKey(
-        "releases.ReleaseTarget", on_delete=models.CASCADE, related_name="reports"
+        "releases.ReleaseTarget", on_delete=models.CASCADE, related_name="reports", db_index=False
     )
     kind = models.CharField(max_length=20, choices=ReportKind.choices)
     report_id = models.CharField(max_length=100)

@@ -94,11 +94,16 @@ class ReleaseItem(models.Model):
 class ReleaseTarget(models.Model):
     """A CI the release is deployed to, with its distribution and installation progress."""
 
+    # No index of their own: each leads a composite index below (the unique release + CI, CI +
+    # state), and a target is rewritten on every report, with each of its indexes.
     release = models.ForeignKey(
-        "releases.Release", on_delete=models.CASCADE, related_name="targets"
+        "releases.Release", on_delete=models.CASCADE, related_name="targets", db_index=False
     )
     ci = models.ForeignKey(
-        "cmdb.ConfigurationItem", on_delete=models.PROTECT, related_name="release_targets"
+        "cmdb.ConfigurationItem",
+        on_delete=models.PROTECT,
+        related_name="release_targets",
+        db_index=False,
     )
     distribution_state = models.CharField(
         max_length=20, choices=DistributionState.choices, default=DistributionState.PENDING

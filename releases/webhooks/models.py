@@ -136,7 +136,10 @@ class WebhookSecret(models.Model):
 class WebhookDelivery(models.Model):
     """One accepted POST, kept exactly as received; ``status`` says how far processing got."""
 
-    source = models.ForeignKey(WebhookSource, on_delete=models.PROTECT, related_name="deliveries")
+    # no index of its own: it leads the unique (source, webhook-id) index every delivery checks
+    source = models.ForeignKey(
+        WebhookSource, on_delete=models.PROTECT, related_name="deliveries", db_index=False
+    )
     webhook_id = models.CharField(
         max_length=200,
         validators=[RegexValidator(r"^\S+$")],
